@@ -1,0 +1,58 @@
+"""The one in-memory form that every step after data preparation uses.
+
+Both datasets (MovieLens-100K, Steam) end up as a :class:`RecDataset`:
+right-padded id tensors of width ``max_len`` (10), true lengths, the next item,
+and a :class:`Catalogue` that maps item id -> title.  The padding id is
+``n_items`` (as in the official LLaRA files), so valid ids are ``0..n_items-1``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Split:
+    """Rows of (history, next item).  ``seqs[i, :lens[i]]`` is the history, oldest first."""
+
+    seqs: torch.Tensor  # (N, max_len) int64, right-padded with pad_id
+    lens: torch.Tensor  # (N,) int64, number of valid items, 1..max_len
+    next: torch.Tensor  # (N,) int64, the item that followed the history
+
+    def __len__(self) -> int:
+        return int(self.seqs.shape[0])
+
+    def subset(self, idx) -> "Split":
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return Split(self.seqs[idx], self.lens[idx], self.next[idx])
+
+
+@dataclass
+class Catalogue:
+    """Item id -> title (raw and normalised) and content tags (genres; Steam tags)."""
+
+    titles: list[str]  # raw titles as released, e.g. "Usual Suspects, The (1995)"
+    norm_titles: list[str]  # normalised with recinterp.data.titles.normalize_title
+    genres: list[list[str]] = field(default_factory=list)  # per item; may be empty lists
+
+    def __len__(self) -> int:
+        return len(self.titles)
+
+
+@dataclass
+class RecDataset:
+    name: str  # "movielens" | "steam"
+    n_items: int
+    train: Split
+    val: Split
+    test: Split
+    catalogue: Catalogue
+    max_len: int = 10
+    # Extra evaluation splits, e.g. "test_all": every next-item position of the held-out test users.
+    extra: dict[str, Split] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # provenance and reductions, shown by the notebooks
+
+    @property
+    def pad_id(self) -> int:
+        return self.n_items
