@@ -35,6 +35,7 @@ class Catalogue:
     titles: list[str]  # raw titles as released, e.g. "Usual Suspects, The (1995)"
     norm_titles: list[str]  # normalised with recinterp.data.titles.normalize_title
     genres: list[list[str]] = field(default_factory=list)  # per item; may be empty lists
+    tags: list[list[str]] = field(default_factory=list)  # per item (Steam user tags); empty for MovieLens
 
     def __len__(self) -> int:
         return len(self.titles)
