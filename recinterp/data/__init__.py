@@ -103,7 +103,7 @@ def _splits(ds: RecDataset) -> dict[str, Split]:
 
 def _write_cache(cache: Path, ds: RecDataset, stats: dict) -> None:
     cache.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{k}.{f}": getattr(s, f).contiguous() for k, s in _splits(ds).items() for f in ("seqs", "lens", "next")}
+    tensors = {f"{k}.{f}": getattr(s, f).clone().contiguous() for k, s in _splits(ds).items() for f in ("seqs", "lens", "next")}
     tmp = cache / "splits.safetensors.tmp"
     save_file(tensors, str(tmp))
     os.replace(tmp, cache / "splits.safetensors")

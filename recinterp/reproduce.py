@@ -1,0 +1,102 @@
+"""Run the numbered notebooks in order with papermill: the README's main command.
+
+    python -m recinterp.reproduce --preset cpu            # all of notebooks/NN_*.ipynb
+    python -m recinterp.reproduce --preset smoke --only 01 02
+
+Each notebook writes under ``<results>/<notebook name>/``: the executed notebook and its
+``metrics.json``.  A rerun skips notebooks already finished with the same notebook file and
+preset (resumable); ``--force`` reruns them.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from .config import load_preset, repo_root, resolve, write_json_atomic
+
+# Parameters the runner fills in when a notebook's parameters cell declares them.
+RUNNER_PARAMS = ("preset", "output_dir", "results_dir", "checkpoint_dir")
+
+
+def notebooks(only: list[str] | None = None) -> list[Path]:
+    nbs = sorted((repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        nbs = [p for p in nbs if any(p.name.startswith(o) for o in only)]
+    return nbs
+
+
+def declared_parameters(nb_path: Path) -> set[str]:
+    nb = json.loads(nb_path.read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"])
+            return {line.split("=")[0].strip() for line in src.splitlines() if "=" in line and not line.lstrip().startswith("#")}
+    raise ValueError(f"{nb_path} has no cell tagged 'parameters'")
+
+
+def fingerprint(nb_path: Path, preset: str) -> str:
+    h = hashlib.sha256(nb_path.read_bytes())
+    h.update(json.dumps(load_preset(preset), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False, log=print) -> dict:
+    import papermill as pm
+
+    out_dir = results / nb_path.stem
+    stamp = out_dir / "done.json"
+    fp = fingerprint(nb_path, preset)
+    if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fp \
+            and (out_dir / "metrics.json").exists():
+        log(f"[skip] {nb_path.name}: finished earlier ({out_dir})")
+        return json.loads(stamp.read_text())
+    values = {"preset": preset, "output_dir": str(out_dir), "results_dir": str(results),
+              "checkpoint_dir": str(results / "checkpoints")}
+    params = {k: values[k] for k in declared_parameters(nb_path) if k in values}
+    log(f"[run ] {nb_path.name} -> {out_dir}  (preset={preset})")
+    t0 = time.time()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(nb_path), str(out_dir / nb_path.name), parameters=params, kernel_name="python3",
+                        cwd=str(repo_root()), progress_bar=False, log_output=False)
+    if not (out_dir / "metrics.json").exists():
+        raise RuntimeError(f"{nb_path.name} finished without writing {out_dir / 'metrics.json'}")
+    info = {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "notebook": nb_path.name, "preset": preset}
+    write_json_atomic(stamp, info)
+    log(f"[done] {nb_path.name} in {info['seconds']:.0f} s")
+    return info
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--results", default=None, help="results folder (default results/<preset>)")
+    ap.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 01 02")
+    ap.add_argument("--force", action="store_true", help="rerun notebooks that finished earlier")
+    a = ap.parse_args(argv)
+    load_preset(a.preset)  # fail fast on an unknown preset
+    results = resolve(a.results or f"results/{Path(a.preset).stem}")
+    nbs = notebooks(a.only)
+    if not nbs:
+        print("no notebooks matched", file=sys.stderr)
+        return 2
+    t0 = time.time()
+    timings = {}
+    for nb in nbs:
+        timings[nb.name] = run_notebook(nb, a.preset, results, a.force)["seconds"]
+    write_json_atomic(results / "timings.json", timings)
+    print(f"\nAll {len(nbs)} notebooks done in {time.time() - t0:.0f} s. Outputs: {results}")
+    for nb in nbs:
+        print(f"  {nb.stem}: {results / nb.stem / 'metrics.json'}")
+    summary = repo_root() / "figures" / "summary.md"
+    if summary.exists():
+        print(f"\nFigures: {summary.parent}\n")
+        print(summary.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

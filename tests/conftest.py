@@ -1,0 +1,46 @@
+"""Shared fixtures: the real-data folder and a papermill runner for notebook tests."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data() -> Path | None:
+    """The folder with the official LLaRA splits: RECINTERP_LLARA_DIR, else ../shared/data/llara."""
+    env = os.environ.get("RECINTERP_LLARA_DIR")
+    if env:
+        return Path(env)
+    guess = REPO.parent / "shared" / "data" / "llara"
+    return guess if guess.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def llara_dir() -> Path:
+    d = _shared_data()
+    if d is None or not d.is_dir():
+        pytest.skip("official LLaRA splits not found: set RECINTERP_LLARA_DIR (CI does) to run real-data tests")
+    os.environ.setdefault("RECINTERP_LLARA_DIR", str(d))
+    meta = d.parent / "steam_meta" / "steam_games.json.gz"
+    if meta.exists():
+        os.environ.setdefault("RECINTERP_STEAM_META", str(meta))
+    return d
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory, llara_dir) -> Path:
+    """One results folder shared by all notebook tests of a session, so 03-06 find 01/02's outputs."""
+    return tmp_path_factory.mktemp("results_smoke")
+
+
+def run_notebook(name: str, results: Path, **params) -> dict:
+    """Execute notebooks/<name>.ipynb with the smoke preset; returns its metrics.json."""
+    from recinterp.reproduce import run_notebook as _run
+
+    nb = REPO / "notebooks" / f"{name}.ipynb"
+    _run(nb, "smoke", results, force=True, log=lambda *a: None)
+    return json.loads((results / name / "metrics.json").read_text())
