@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Unit tests use tiny tensors: one thread is faster than two fighting over a loaded 2-core machine.
+# (Notebook tests run in their own kernels and are not affected.)
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 

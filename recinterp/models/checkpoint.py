@@ -1,0 +1,99 @@
+"""Checkpoints: ``root/<dataset>/<name>/model.safetensors`` + ``config.json``.
+
+Only tensors and JSON: no pickled modules, so a checkpoint loads with any code
+version that has the same config fields.  The config holds the model's
+dataclass config, the seed, the metrics measured at save time and the SHA-256 of
+the weights file; both files are written through a temporary file + rename, and
+the config (written last) is checked against the weights on load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+FORMAT = 1
+
+
+def checkpoint_dir(root, dataset: str, name: str) -> Path:
+    return Path(root) / dataset / name
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_checkpoint(model: torch.nn.Module, root, dataset: str, metrics: dict | None = None,
+                    seed: int | None = None, extra: dict | None = None, name: str | None = None) -> Path:
+    """Write the model's weights and config; returns the checkpoint folder.
+
+    ``name`` defaults to ``model.name``; pass another to keep two variants of one model
+    side by side (e.g. "dreamrec_learned").
+    """
+    kind = getattr(model, "name", None)
+    if not kind or not hasattr(model, "config_dict"):
+        raise ValueError(f"cannot checkpoint {type(model).__name__}: it needs .name and .config_dict()")
+    name = name or kind
+    out = checkpoint_dir(root, dataset, name)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = out / "model.safetensors"
+    tmp = out / "model.safetensors.tmp"
+    save_file(tensors, str(tmp), metadata={"name": name, "dataset": dataset})
+    os.replace(tmp, weights)
+    cfg = {"format": FORMAT, "name": name, "model": kind, "dataset": dataset, "config": model.config_dict(),
+           "seed": seed, "metrics": metrics or {}, "extra": extra or {},
+           "weights_sha256": _sha256(weights), "torch_version": torch.__version__}
+    from recinterp.config import write_json_atomic
+    write_json_atomic(out / "config.json", cfg)
+    return out
+
+
+def read_checkpoint_config(root, dataset: str, name: str) -> dict:
+    path = checkpoint_dir(root, dataset, name) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint for {name!r} on {dataset!r}: {path} is missing "
+                                f"(run notebooks/02_recommenders.ipynb first)")
+    return json.loads(path.read_text())
+
+
+def load_checkpoint(root, dataset: str, name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The model saved by ``save_checkpoint``, in eval mode, with ``.checkpoint_info`` (the config.json)."""
+    from . import ENCODERS
+    from .dreamrec import DreamRec, DreamRecConfig
+
+    info = read_checkpoint_config(root, dataset, name)
+    weights = checkpoint_dir(root, dataset, name) / "model.safetensors"
+    if not weights.exists():
+        raise FileNotFoundError(f"checkpoint {weights} is missing")
+    if info.get("weights_sha256") != _sha256(weights):
+        raise ValueError(f"{weights} does not match its config.json (sha256 differs): re-save the checkpoint")
+    kind = info.get("model", info["name"])
+    if kind in ENCODERS:
+        cls, cfg_cls = ENCODERS[kind]
+    elif kind == DreamRec.name:
+        cls, cfg_cls = DreamRec, DreamRecConfig
+    else:
+        raise ValueError(f"unknown model {kind!r} in {weights.parent}")
+    state = load_file(str(weights), device=str(device))
+    cfg = cfg_cls(**info["config"])
+    if cls is DreamRec and cfg.item_source == "frozen":  # the frozen table is among the weights
+        scale = cfg.item_scale
+        model = cls(cfg, item_table=state["encoder.item_embeddings.weight"][: cfg.n_items].cpu() * scale)
+        cfg.item_scale = scale  # keep the saved scale exactly (recomputing the std may round)
+    else:
+        model = cls(cfg)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"checkpoint {weights} does not fit {info['name']}: missing {missing}, unexpected {unexpected}")
+    model.to(device).eval()
+    model.checkpoint_info = info
+    return model
