@@ -18,34 +18,25 @@ import torch
 from .models import SeqEncoder
 
 
-def append_embedding(enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, item: torch.Tensor):
-    """Item embeddings of (history + new item), window-shifted; also the ``before`` window.
-
-    ids (B, L) right-padded, lens (B,) in 1..L, item (B, d) in the encoder's item space.
-    Returns x_before (B, L, d), lens_before (B,), x_after (B, L, d), lens_after (B,).
-    """
-    B, L = ids.shape
-    if item.shape != (B, enc.d):
-        raise ValueError(f"item must be ({B}, {enc.d}) embeddings in the encoder's item space, got {tuple(item.shape)}")
+def trim_full(enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the oldest item of every full window (as sliding windows do), to make room for one more."""
     ids, lens = enc.check_ids(ids, lens)
-    x = enc.item_embeddings(ids)  # (B, L, d); padded rows are the zero padding vector
+    B, L = ids.shape
     full = lens == L
-    # A full window drops its oldest item to make room (as sliding windows do).
-    x = torch.where(full.view(B, 1, 1), torch.cat([x[:, 1:], torch.zeros_like(x[:, :1])], 1), x)
-    lens_after = torch.where(full, lens, lens + 1)
-    pos = (lens_after - 1).view(B, 1, 1).expand(B, 1, enc.d)
-    x_after = x.scatter(1, pos, item.to(x.dtype).unsqueeze(1))
-    lens_before = lens_after - 1
-    x_before = x_after.clone()
-    x_before.scatter_(1, pos, torch.zeros_like(item).to(x.dtype).unsqueeze(1))
-    return x_before, lens_before, x_after, lens_after
+    shifted = torch.cat([ids[:, 1:], ids.new_full((B, 1), enc.pad_id)], 1)
+    return torch.where(full.view(B, 1), shifted, ids), torch.where(full, lens - 1, lens)
 
 
 @torch.no_grad()
 def residual_states(enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, item: torch.Tensor):
-    """Hidden states before/after appending ``item``: (h_before, lens_before, h_after, lens_after).
+    """Hidden states before/after appending ``item`` (B, d), an embedding in the encoder's item space.
 
-    ``lens_before`` >= 1 always: a history keeps at least one item in ``before`` (max_len >= 2).
+    Returns (h_before, lens_before, h_after, lens_after), each h (B, L, d): exactly what task 2
+    computes for a window whose last item is ``item``.
     """
-    x_b, l_b, x_a, l_a = append_embedding(enc, ids, lens, item)
-    return enc.hidden_states_from_embeddings(x_b, l_b), l_b, enc.hidden_states_from_embeddings(x_a, l_a), l_a
+    if item.shape != (ids.shape[0], enc.d):
+        raise ValueError(f"item must be ({ids.shape[0]}, {enc.d}) embeddings in the encoder's item space, "
+                         f"got {tuple(item.shape)}")
+    ids_b, lens_b = trim_full(enc, ids, lens)
+    x_a, lens_a = enc.append_embedding(ids_b, lens_b, item)
+    return enc.hidden_states(ids_b, lens_b), lens_b, enc.hidden_states_from_embeddings(x_a, lens_a), lens_a

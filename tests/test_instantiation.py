@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from recinterp.instantiation import append_embedding, residual_states
+from recinterp.instantiation import residual_states, trim_full
 from recinterp.models import build_encoder
 
 
@@ -26,9 +26,11 @@ def test_appending_a_real_items_embedding_equals_appending_its_id(name):
     torch.testing.assert_close(h_b, want_b)
 
 
-def test_append_embedding_checks_shapes():
+def test_trim_full_and_shape_checks():
     enc = build_encoder("sasrec", n_items=10, d=4, max_len=3)
+    ids, lens = trim_full(enc, torch.tensor([[1, 2, 3], [4, 10, 10]]), torch.tensor([3, 1]))
+    assert ids.tolist() == [[2, 3, 10], [4, 10, 10]] and lens.tolist() == [2, 1]
     with pytest.raises(ValueError, match="encoder's item space"):
-        append_embedding(enc, torch.tensor([[1, 2, 10]]), torch.tensor([2]), torch.zeros(1, 5))
+        residual_states(enc, torch.tensor([[1, 2, 10]]), torch.tensor([2]), torch.zeros(1, 5))
     with pytest.raises(ValueError):
-        append_embedding(enc, torch.tensor([[1, 2, 10]]), torch.tensor([0]), torch.zeros(1, 4))
+        residual_states(enc, torch.tensor([[1, 2, 10]]), torch.tensor([0]), torch.zeros(1, 4))
