@@ -40,3 +40,62 @@ def residual_states(enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, item
     ids_b, lens_b = trim_full(enc, ids, lens)
     x_a, lens_a = enc.append_embedding(ids_b, lens_b, item)
     return enc.hidden_states(ids_b, lens_b), lens_b, enc.hidden_states_from_embeddings(x_a, lens_a), lens_a
+
+
+# ---------------------------------------------------------------------------------------
+# The three candidates, and naming them through the residual adapter
+# ---------------------------------------------------------------------------------------
+SOURCES = ("dreamrec", "sasrec", "random")
+
+
+@torch.no_grad()
+def candidate_items(enc: SeqEncoder, dreamrec, ids: torch.Tensor, lens: torch.Tensor, seed: int = 0,
+                    w: float | None = None) -> dict[str, dict]:
+    """The three next items to instantiate, all as embeddings in ``enc``'s item space.
+
+    - ``dreamrec``: DreamRec's generated x0 (a frozen-table DreamRec built on ``enc``'s table,
+      so ``to_source_space`` makes it readable by ``enc``; otherwise fit a bridge first);
+      ``ids`` = the nearest catalogue item by inner product in ``enc``'s space (for reference).
+    - ``sasrec``: ``enc``'s own top-1 recommendation (its real embedding).
+    - ``random``: a uniformly random catalogue item.
+    Returns {source: {"emb": (B, d), "ids": (B,) int64}}.
+    """
+    g = torch.Generator().manual_seed(seed)
+    table = enc.item_embeddings.weight[: enc.n_items]
+    x0 = dreamrec.to_source_space(dreamrec.sample_ideal(ids, lens, w=w, generator=g))
+    top1 = enc.scores(enc.user_state(ids, lens)).argmax(1)
+    rand = torch.randint(0, enc.n_items, (ids.shape[0],), generator=g)
+    return {"dreamrec": {"emb": x0, "ids": (x0 @ table.T).argmax(1)},
+            "sasrec": {"emb": table[top1], "ids": top1},
+            "random": {"emb": table[rand], "ids": rand}}
+
+
+@torch.no_grad()
+def name_items(interp, enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, items: dict, titles: list[str],
+               dataset: str = "", input: str = "pair", positions: str = "last", max_new_tokens: int = 24,
+               batch_size: int = 16, prompt_index: int = 0, control: str | None = None) -> list[str]:
+    """The LLM's answer to "which item was added?" for each history + ``items["emb"]``.
+
+    The residual features are built exactly as task 2 builds them (``residual_features``),
+    so the task-2 adapter reads them in distribution whenever the item is a real one.
+    """
+    from .tasks.common import Cases, make_examples
+    from .tasks.residual import residual_features
+
+    h_b, l_b, h_a, l_a = residual_states(enc, ids, lens, items["emb"])
+    feats = residual_features(h_b.float(), l_b, h_a.float(), l_a, input, positions)
+    ids_b, _ = trim_full(enc, ids, lens)
+    context = torch.where(ids_b == enc.pad_id, torch.full_like(ids_b, -1), ids_b)
+    cases = Cases("residual", input, feats.contiguous(), items["ids"].view(-1, 1).long(), context,
+                  meta={"dataset": dataset, "encoder": enc.name})
+    examples = make_examples(cases, range(len(cases)), titles, interp.llm, interp.n_tokens, phase="eval",
+                             prompt_index=prompt_index, with_targets=False)
+    return interp.generate(examples, max_new_tokens=max_new_tokens, batch_size=batch_size, control=control)
+
+
+def first_title(answer: str) -> str:
+    """The first title of an answer (the adapter was trained to answer with one title)."""
+    from .prompts import TITLE_SEP
+
+    line = answer.strip().splitlines()[0] if answer.strip() else ""
+    return line.split(TITLE_SEP)[0].strip().strip('"').strip()

@@ -34,3 +34,52 @@ def test_trim_full_and_shape_checks():
         residual_states(enc, torch.tensor([[1, 2, 10]]), torch.tensor([2]), torch.zeros(1, 5))
     with pytest.raises(ValueError):
         residual_states(enc, torch.tensor([[1, 2, 10]]), torch.tensor([0]), torch.zeros(1, 4))
+
+
+def test_route_matches_task2_features_for_real_items():
+    """Appending a real item's embedding gives exactly task 2's residual features."""
+    from recinterp.data.types import Split
+    from recinterp.tasks.residual import residual_cases, residual_features
+
+    torch.manual_seed(0)
+    enc = build_encoder("sasrec", n_items=30, d=8, max_len=5).eval()
+    pad = enc.pad_id
+    seqs = torch.tensor([[1, 2, 3, pad, pad], [4, 5, 6, 7, 8]])
+    lens = torch.tensor([3, 5])
+    split = Split(seqs, lens, torch.tensor([0, 0]))
+    want = residual_cases(enc, split, input="pair").features
+    hist = seqs.clone()
+    hist[torch.arange(2), lens - 1] = pad
+    last = seqs[torch.arange(2), lens - 1]
+    h_b, l_b, h_a, l_a = residual_states(enc, hist, lens - 1, enc.item_embeddings(last))
+    torch.testing.assert_close(residual_features(h_b, l_b, h_a, l_a, "pair"), want)
+
+
+def test_candidates_and_naming_end_to_end_on_tiny_models():
+    from recinterp.instantiation import SOURCES, candidate_items, first_title, name_items
+    from recinterp.interpreter import Interpreter
+    from recinterp.llm import tiny_llm
+    from recinterp.models import DreamRec, DreamRecConfig
+    from recinterp.projector import build_projector
+
+    torch.manual_seed(0)
+    enc = build_encoder("sasrec", n_items=12, d=8, max_len=4).eval()
+    dr = DreamRec(DreamRecConfig(n_items=12, d=8, max_len=4, T=5, item_source="frozen"),
+                  item_table=enc.item_embeddings.weight[:12].detach()).eval()
+    ids = torch.tensor([[1, 2, 12, 12], [3, 4, 5, 6]])
+    lens = torch.tensor([2, 4])
+    items = candidate_items(enc, dr, ids, lens, seed=1)
+    assert set(items) == set(SOURCES)
+    for src in SOURCES:
+        assert items[src]["emb"].shape == (2, 8) and items[src]["ids"].shape == (2,)
+    torch.testing.assert_close(items["sasrec"]["emb"], enc.item_embeddings(items["sasrec"]["ids"]))
+    again = candidate_items(enc, dr, ids, lens, seed=1)
+    torch.testing.assert_close(again["dreamrec"]["emb"], items["dreamrec"]["emb"])  # seeded
+    llm = tiny_llm()
+    interp = Interpreter(llm, build_projector(kind="linear", d_in=16, d_llm=llm.hidden_size, n_positions=1,
+                                              n_tokens=2, input="pair"))
+    titles = [f"Title {i}" for i in range(12)]
+    out = name_items(interp, enc, ids, lens, items["random"], titles, max_new_tokens=3)
+    assert len(out) == 2 and all(isinstance(t, str) for t in out)
+    assert out == name_items(interp, enc, ids, lens, items["random"], titles, max_new_tokens=3)
+    assert first_title("  Heat; Casino\nmore") == "Heat" and first_title("") == ""

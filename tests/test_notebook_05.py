@@ -1,0 +1,35 @@
+import math
+
+import pytest
+
+from conftest import run_notebook
+
+pytestmark = pytest.mark.notebook
+
+
+def test_notebook_05_instantiation(smoke_results):
+    ckpt = smoke_results / "checkpoints"
+    if not (ckpt / "movielens" / "dreamrec").exists():
+        run_notebook("02_recommenders", smoke_results)
+    if not (ckpt / "adapters" / "movielens" / "sasrec" / "residual").exists():
+        run_notebook("04_sequence_residual", smoke_results)
+    m = run_notebook("05_ideal_item_instantiation", smoke_results)
+    assert set(m["datasets"]) == {"movielens", "steam"}
+    for name, d in m["datasets"].items():
+        assert d["n_cases"] > 0
+        assert set(d["sources"]) == {"dreamrec", "sasrec", "random"}
+        for src, s in d["sources"].items():
+            nov = s["novelty"]
+            assert nov["n"] == 0 or 0.0 <= nov["mean"] <= 1.0
+            acc = s["accuracy"]["named_is_next"]
+            assert 0.0 <= acc["mean"] <= 1.0 and acc["n"] == d["n_cases"]
+            assert len(s["examples"]) > 0
+        for src in ("sasrec", "random"):
+            f = s = d["sources"][src]["fidelity"]
+            assert 0.0 <= f["hit"]["mean"] <= 1.0 and 0.0 <= f["shuffled"]["mean"] <= 1.0
+        assert set(d["judged"]) == {"dreamrec_vs_sasrec", "dreamrec_vs_random", "sasrec_vs_random"}
+        for res in d["judged"].values():
+            rates = res["rates"]
+            total = sum(rates[k]["mean"] for k in ("A", "B", "tie", "none") if not math.isnan(rates[k]["mean"]))
+            assert res["n_cases"] == 0 or abs(total - 1.0) < 1e-9
+    assert m["judge"]
