@@ -53,3 +53,216 @@ def save_figure(fig, name: str, figures_dir: str | os.PathLike, preset: str) -> 
 def ci_text(d: dict, digits: int = 3) -> str:
     """'0.123 [0.100, 0.150] (n=300)' from a {mean, lo, hi, n} summary."""
     return f"{d['mean']:.{digits}f} [{d['lo']:.{digits}f}, {d['hi']:.{digits}f}] (n={d['n']})"
+
+
+# ---------------------------------------------------------------------------------------
+# Tables (long DataFrames) from each notebook's metrics, then one plot function per figure
+# ---------------------------------------------------------------------------------------
+def _ci(d):
+    """(mean, lo, hi) of a {mean, lo, hi} summary, or NaNs."""
+    if not isinstance(d, dict) or "mean" not in d:
+        return float("nan"), float("nan"), float("nan")
+    return float(d["mean"]), float(d.get("lo", d["mean"])), float(d.get("hi", d["mean"]))
+
+
+def recommender_table(m02: dict):
+    import pandas as pd
+
+    rows = []
+    for ds, d in m02["datasets"].items():
+        for model, e in d["models"].items():
+            for split in ("test", "test_all"):
+                if split not in e:
+                    continue
+                ci = e.get(f"{split}_ci", {}).get("HR@10", {})
+                rows.append({"dataset": ds, "split": split, "model": model, "n": e[split].get("n"),
+                             "HR@10": e[split]["HR@10"], "HR@20": e[split].get("HR@20"),
+                             "NDCG@10": e[split]["NDCG@10"], "NDCG@20": e[split].get("NDCG@20"),
+                             "lo": ci.get("lo", float("nan")), "hi": ci.get("hi", float("nan"))})
+    return pd.DataFrame(rows)
+
+
+def _bars_with_ci(ax, df, x, hue, y="mean", lo="lo", hi="hi", order=None, hue_order=None):
+    """Grouped bars with 95% CI whiskers (seaborn's own errorbars would re-bootstrap)."""
+    import numpy as np
+
+    order = order or list(dict.fromkeys(df[x]))
+    hue_order = hue_order or list(dict.fromkeys(df[hue]))
+    width = 0.8 / max(1, len(hue_order))
+    for j, h in enumerate(hue_order):
+        sub = df[df[hue] == h].set_index(x).reindex(order)
+        pos = np.arange(len(order)) + (j - (len(hue_order) - 1) / 2) * width
+        ax.bar(pos, sub[y], width, label=str(h))
+        err = np.vstack([(sub[y] - sub[lo]).clip(lower=0), (sub[hi] - sub[y]).clip(lower=0)])
+        ax.errorbar(pos, sub[y], yerr=err, fmt="none", ecolor="black", capsize=2, lw=0.8)
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels(order, rotation=20, ha="right")
+
+
+def plot_recommenders(table):
+    import matplotlib.pyplot as plt
+
+    panels = table[["dataset", "split"]].drop_duplicates().values.tolist()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
+    for ax, (ds, split) in zip(axes[0], panels):
+        sub = table[(table.dataset == ds) & (table.split == split)].assign(metric="HR@10", mean=lambda t: t["HR@10"])
+        _bars_with_ci(ax, sub, "model", "metric")
+        n = int(sub["n"].iloc[0]) if len(sub) and sub["n"].iloc[0] == sub["n"].iloc[0] else "?"
+        ax.set(title=f"{ds} / {split} (n={n})", ylabel="HR@10 (95% CI)")
+        ax.get_legend() and ax.get_legend().remove()
+    fig.suptitle("Next-item recommendation, full ranking", y=1.02)
+    fig.tight_layout()
+    return fig
+
+
+def recovery_hist_table(m03: dict):
+    """Long table: dataset, condition (model/shuffled/zero/popularity), k, share."""
+    import pandas as pd
+
+    rows = []
+    for ds, d in m03["datasets"].items():
+        gen = d["generation"]
+        conds = {"model": gen} | {k: v for k, v in gen.get("controls", {}).items()}
+        for cond, g in conds.items():
+            for k, share in enumerate(g.get("hist", [])):
+                rows.append({"dataset": ds, "condition": cond, "k": k, "share": share})
+    return pd.DataFrame(rows)
+
+
+def plot_recovery_hist(table):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    dss = list(dict.fromkeys(table.dataset))
+    fig, axes = plt.subplots(1, len(dss), figsize=(5.5 * len(dss), 3.4), squeeze=False)
+    for ax, ds in zip(axes[0], dss):
+        sns.barplot(data=table[table.dataset == ds], x="k", y="share", hue="condition", ax=ax)
+        ax.set(title=ds, xlabel="titles recovered per test sequence (k)", ylabel="share of test sequences")
+    fig.suptitle("Task 1, sequence recovery: distribution of recovered titles", y=1.02)
+    fig.tight_layout()
+    return fig
+
+
+def probe_table(m: dict, task: str):
+    """Long table of the likelihood probes: dataset, encoder, sampler, condition, metric, mean, lo, hi, n."""
+    import pandas as pd
+
+    rows = []
+    for ds, d in m["datasets"].items():
+        per_enc = d["encoders"] if task == "residual" else {"sasrec": d}
+        for enc, e in per_enc.items():
+            for sampler, p in (e.get("probe") or {}).items():
+                for cond in ("model", "shuffled", "zero"):
+                    for metric, s in (p.get(cond) or {}).items():
+                        mean, lo, hi = _ci(s)
+                        rows.append({"dataset": ds, "encoder": enc, "sampler": sampler, "condition": cond,
+                                     "metric": metric, "mean": mean, "lo": lo, "hi": hi, "n": s.get("n")})
+    return pd.DataFrame(rows)
+
+
+def plot_probe(table, metric: str = "Hit@1", by: str = "encoder", title: str = ""):
+    import matplotlib.pyplot as plt
+
+    sub = table[table.metric == metric]
+    panels = sub[["dataset", "sampler"]].drop_duplicates().values.tolist()
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.8 * max(1, len(panels)), 3.4), squeeze=False)
+    for ax, (ds, sampler) in zip(axes[0], panels):
+        p = sub[(sub.dataset == ds) & (sub.sampler == sampler)]
+        _bars_with_ci(ax, p, by, "condition", hue_order=[c for c in ("model", "shuffled", "zero") if c in set(p.condition)])
+        n = p["n"].dropna()
+        ax.set(title=f"{ds}, {sampler} distractors (n={int(n.iloc[0]) if len(n) else '?'})", ylabel=f"{metric} (95% CI)")
+        ax.legend(fontsize=7)
+    fig.suptitle(title or f"Likelihood-ranking probe: {metric} vs its controls", y=1.02)
+    fig.tight_layout()
+    return fig
+
+
+def residual_generation_table(m04: dict):
+    import pandas as pd
+
+    rows = []
+    for ds, d in m04["datasets"].items():
+        for enc, e in d["encoders"].items():
+            g = e.get("generation") or {}
+            for cond, s in [("model", g.get("hit_rate"))] + list((g.get("controls") or {}).items()):
+                s = s.get("hit_rate", s) if isinstance(s, dict) and "hit_rate" in s else s
+                mean, lo, hi = _ci(s)
+                rows.append({"dataset": ds, "encoder": enc, "condition": cond, "mean": mean, "lo": lo, "hi": hi,
+                             "n": (s or {}).get("n")})
+    return pd.DataFrame(rows)
+
+
+def plot_residual_generation(table):
+    import matplotlib.pyplot as plt
+
+    dss = list(dict.fromkeys(table.dataset))
+    fig, axes = plt.subplots(1, len(dss), figsize=(4.8 * len(dss), 3.4), squeeze=False)
+    order = [e for e in ("gru4rec", "caser", "sasrec") if e in set(table.encoder)]
+    for ax, ds in zip(axes[0], dss):
+        p = table[table.dataset == ds]
+        _bars_with_ci(ax, p, "encoder", "condition", order=order or None)
+        n = p["n"].dropna()
+        ax.set(title=f"{ds} (n={int(n.iloc[0]) if len(n) else '?'})", ylabel="residual item named (95% CI)")
+        ax.legend(fontsize=7)
+    fig.suptitle("Task 2, sequence residual: generated answer names the added item", y=1.02)
+    fig.tight_layout()
+    return fig
+
+
+def instantiation_tables(m05: dict):
+    import pandas as pd
+
+    nov, judged = [], []
+    for ds, d in m05["datasets"].items():
+        for src, s in d["sources"].items():
+            mean, lo, hi = _ci(s["novelty"])
+            nov.append({"dataset": ds, "source": src, "measure": "not in catalogue", "mean": mean, "lo": lo, "hi": hi,
+                        "n": s["novelty"].get("n")})
+            if s.get("fidelity"):
+                mean, lo, hi = _ci(s["fidelity"]["hit"])
+                nov.append({"dataset": ds, "source": src, "measure": "true title named", "mean": mean, "lo": lo,
+                            "hi": hi, "n": s["fidelity"]["hit"].get("n")})
+        for pair, res in d.get("judged", {}).items():
+            for k in ("A", "tie", "B", "none"):
+                judged.append({"dataset": ds, "pair": pair, "outcome": k, "share": res["rates"][k]["mean"],
+                               "n": res["n_cases"], "first_shown": res["position_bias"]["share_first"].get("mean")})
+    return pd.DataFrame(nov), pd.DataFrame(judged)
+
+
+def plot_instantiation(nov, judged):
+    import matplotlib.pyplot as plt
+
+    dss = list(dict.fromkeys(nov.dataset))
+    fig, axes = plt.subplots(2, len(dss), figsize=(5 * len(dss), 6.6), squeeze=False)
+    for j, ds in enumerate(dss):
+        p = nov[nov.dataset == ds]
+        _bars_with_ci(axes[0][j], p, "source", "measure")
+        axes[0][j].set(title=f"{ds} (n={int(p['n'].dropna().iloc[0]) if len(p['n'].dropna()) else '?'})",
+                       ylabel="share (95% CI)")
+        axes[0][j].legend(fontsize=7)
+        q = judged[judged.dataset == ds] if len(judged) else judged
+        ax = axes[1][j]
+        if len(q):
+            piv = q.pivot(index="pair", columns="outcome", values="share").reindex(columns=["A", "tie", "B", "none"])
+            piv.plot.barh(stacked=True, ax=ax, color=["tab:green", "tab:gray", "tab:red", "white"], edgecolor="black", lw=0.3)
+            ax.set(xlabel="share of pairs (A = first-named source)", ylabel="", xlim=(0, 1),
+                   title=f"judged (first-shown share {q['first_shown'].dropna().mean():.2f})")
+            ax.legend(fontsize=7, ncol=4)
+        else:
+            ax.set_axis_off()
+    fig.suptitle("Task 3, ideal-item instantiation", y=1.01)
+    fig.tight_layout()
+    return fig
+
+
+def markdown_table(df, floatfmt: str = ".3f") -> str:
+    """A GitHub markdown table (pandas' to_markdown needs the extra package tabulate)."""
+    def fmt(v):
+        if isinstance(v, float):
+            return "" if v != v else format(v, floatfmt)
+        return str(v).replace("|", "\\|")
+
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)

@@ -44,7 +44,8 @@ def fingerprint(nb_path: Path, preset: str) -> str:
     return h.hexdigest()
 
 
-def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False, log=print) -> dict:
+def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False, log=print,
+                 extra_params: dict | None = None) -> dict:
     import papermill as pm
 
     out_dir = results / nb_path.stem
@@ -57,6 +58,7 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
     values = {"preset": preset, "output_dir": str(out_dir), "results_dir": str(results),
               "checkpoint_dir": str(results / "checkpoints")}
     params = {k: values[k] for k in declared_parameters(nb_path) if k in values}
+    params.update(extra_params or {})
     log(f"[run ] {nb_path.name} -> {out_dir}  (preset={preset})")
     t0 = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)

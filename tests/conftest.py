@@ -47,5 +47,5 @@ def run_notebook(name: str, results: Path, **params) -> dict:
     from recinterp.reproduce import run_notebook as _run
 
     nb = REPO / "notebooks" / f"{name}.ipynb"
-    _run(nb, "smoke", results, force=True, log=lambda *a: None)
+    _run(nb, "smoke", results, force=True, log=lambda *a: None, extra_params=params)
     return json.loads((results / name / "metrics.json").read_text())

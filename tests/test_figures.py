@@ -1,0 +1,42 @@
+"""Figure helpers on hand-made metrics: tables carry the numbers, files are written."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+from recinterp import figures as F  # noqa: E402
+
+M02 = {"datasets": {"movielens": {"models": {
+    "popularity": {"test": {"HR@10": 0.1, "HR@20": 0.2, "NDCG@10": 0.05, "NDCG@20": 0.07, "n": 95},
+                   "test_ci": {"HR@10": {"mean": 0.1, "lo": 0.05, "hi": 0.15}}},
+    "sasrec": {"test": {"HR@10": 0.3, "HR@20": 0.4, "NDCG@10": 0.15, "NDCG@20": 0.17, "n": 95},
+               "test_ci": {"HR@10": {"mean": 0.3, "lo": 0.2, "hi": 0.4}}}}}}}
+
+
+def test_recommender_table_and_plot(tmp_path):
+    t = F.recommender_table(M02)
+    assert list(t.model) == ["popularity", "sasrec"] and t.loc[t.model == "sasrec", "HR@10"].item() == 0.3
+    assert t.loc[t.model == "sasrec", "lo"].item() == 0.2
+    paths = F.save_figure(F.plot_recommenders(t), "rec", tmp_path, "smoke")
+    assert [p.name for p in paths] == ["rec.png", "rec.pdf"] and all(p.stat().st_size > 0 for p in paths)
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_markdown_table_escapes_and_formats():
+    import pandas as pd
+
+    md = F.markdown_table(pd.DataFrame({"a": ["x|y"], "b": [0.12345], "c": [float("nan")]}))
+    assert md.splitlines() == ["| a | b | c |", "|---|---|---|", "| x\\|y | 0.123 |  |"]
+
+
+def test_recovery_and_residual_tables():
+    ci = {"mean": 0.2, "lo": 0.1, "hi": 0.3, "n": 50}
+    m03 = {"datasets": {"steam": {"generation": {"mean_found": ci, "hist": [0.5, 0.5] + [0.0] * 9,
+                                                 "controls": {"shuffled": {"mean_found": ci, "hist": [1.0] + [0.0] * 10}}},
+                                  "probe": {"own": {"model": {"Hit@1": ci}, "shuffled": {"Hit@1": ci}}}}}}
+    h = F.recovery_hist_table(m03)
+    assert set(h.condition) == {"model", "shuffled"} and h.share.sum() == 2.0
+    p = F.probe_table(m03, "recovery")
+    assert list(p.condition) == ["model", "shuffled"] and p["n"].tolist() == [50, 50]
+    m04 = {"datasets": {"steam": {"encoders": {"sasrec": {"generation": {"hit_rate": ci, "controls": {"zero": ci}}}}}}}
+    r = F.residual_generation_table(m04)
+    assert list(r.condition) == ["model", "zero"] and r["mean"].tolist() == [0.2, 0.2]

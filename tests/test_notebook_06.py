@@ -1,0 +1,26 @@
+import json
+
+import pytest
+
+from conftest import run_notebook
+
+pytestmark = pytest.mark.notebook
+
+
+def test_notebook_06_figures(smoke_results, tmp_path):
+    for name in ("01_data_prep", "02_recommenders", "03_sequence_recovery", "04_sequence_residual",
+                 "05_ideal_item_instantiation"):
+        if not (smoke_results / name / "metrics.json").exists():
+            run_notebook(name, smoke_results)
+    figdir = tmp_path / "figures"
+    m = run_notebook("06_figures", smoke_results, results_dir=str(smoke_results), figures_dir=str(figdir))
+    assert set(m["inputs"]) >= {"recommenders", "recovery", "residual", "instantiation"}
+    for name in ("recommenders", "recovery_distribution", "residual_generation", "instantiation"):
+        for ext in ("png", "pdf"):
+            p = figdir / f"{name}.{ext}"
+            assert p.exists() and p.stat().st_size > 1000, p
+    summary = (figdir / "summary.md").read_text()
+    # the summary shows the numbers of this run: popularity's HR@10 on Steam, as notebook 02 wrote it
+    m02 = json.loads((smoke_results / "02_recommenders" / "metrics.json").read_text())
+    pop = m02["datasets"]["steam"]["models"]["popularity"]["test"]["HR@10"]
+    assert f"{pop:.3f}" in summary and "smoke preset" in summary
