@@ -1,0 +1,280 @@
+"""The splice model: a frozen LLM reading soft tokens made by a trainable adapter.
+
+    interp = Interpreter(llm, projector)
+    batch = interp.collate([Example(prompt, features, target), ...])   # tokenise once per batch
+    loss = interp(batch)                                               # next-token loss on the target only
+    scores = interp.score_candidates(examples, candidates)             # (N, C) log-likelihoods
+    texts = interp.generate(examples)                                  # batched greedy decoding
+
+Splicing (LLaVA style): the prompt text already holds ``n_tokens`` slot tokens per
+placeholder (recinterp.prompts).  ``splice`` embeds the ids with the slots swapped for
+the pad id, then writes the adapter's output over exactly those positions with
+``masked_scatter``: slot positions are filled in reading order, sample by sample, so
+a sample's features (S, P, d_in) feed its S placeholders in the order they appear.
+The count of slot positions in every row must equal the number of soft tokens.
+
+Only the adapter is an ``nn.Module`` child: ``interp.parameters()`` and
+``interp.state_dict()`` hold the adapter alone; the LLM is a frozen attribute.
+The LM head runs on target positions only (not on every position of the batch),
+which skips most of the (tokens x vocabulary) logits.
+"""
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from recinterp.llm import FrozenLLM
+from recinterp.projector import Projector
+
+IGNORE = -100
+CONTROLS = (None, "zero")  # "shuffled" is a property of the features given, see recinterp.probes
+
+
+@dataclass
+class Example:
+    prompt: str  # full prompt text: chat template applied, placeholders expanded into slot tokens
+    features: torch.Tensor  # (S, P, d_in): what the adapter reads for each of the S placeholders
+    target: str = ""  # answer text (training, likelihood); "" for generation
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # (B, T) int64, slots hold the slot-token id
+    attention_mask: torch.Tensor  # (B, T) int64, 0 at padding
+    position_ids: torch.Tensor  # (B, T) int64, counted from each row's first real token
+    labels: torch.Tensor  # (B, T) int64, IGNORE except at target tokens
+    slot_mask: torch.Tensor  # (B, T) bool, True at reserved positions
+    features: torch.Tensor  # (B, S, P, d_in) float
+
+    def to(self, device) -> "Batch":
+        return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.position_ids,
+                                               self.labels, self.slot_mask, self.features)))
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+
+def _pad(rows: list[list[int]], value: int, side: str) -> torch.Tensor:
+    T = max(len(r) for r in rows)
+    if side == "right":
+        out = [r + [value] * (T - len(r)) for r in rows]
+    elif side == "left":
+        out = [[value] * (T - len(r)) + r for r in rows]
+    else:
+        raise ValueError(f"padding side must be 'left' or 'right', got {side!r}")
+    return torch.tensor(out, dtype=torch.long)
+
+
+def positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that ignore left padding: 0 at each row's first real token."""
+    return (attention_mask.cumsum(1) - 1).clamp(min=0)
+
+
+class Interpreter(nn.Module):
+    def __init__(self, llm: FrozenLLM, projector: Projector, max_target_tokens: int | None = 32):
+        super().__init__()
+        if projector.cfg.d_llm != llm.hidden_size:
+            raise ValueError(f"adapter outputs width {projector.cfg.d_llm} but {llm.name} has hidden size {llm.hidden_size}")
+        object.__setattr__(self, "llm", llm)  # a plain attribute: not a submodule, never in parameters()
+        self.projector = projector
+        self.max_target_tokens = max_target_tokens
+        self._prompt_ids: dict[str, list[int]] = {}  # prompts repeat (a few templates): tokenise each once
+        dec = llm.model.get_decoder()
+        self._cache_kw = "cache" if "cache" in inspect.signature(dec.forward).parameters else "past_key_values"
+
+    @property
+    def device(self) -> torch.device:
+        return self.llm.device
+
+    @property
+    def adapter(self) -> Projector:
+        """The adapter itself, also while training wraps it (DDP under ``accelerate launch``)."""
+        return getattr(self.projector, "module", self.projector)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.adapter.cfg.n_tokens
+
+    # -- collation (outside forward) --------------------------------------------------------
+    def _tokenize_prompt(self, text: str) -> list[int]:
+        ids = self._prompt_ids.get(text)
+        if ids is None:
+            # A chat template writes its own special tokens; a bare prompt gets the tokenizer's (BOS).
+            ids = self.llm.tokenizer(text, add_special_tokens=not self.llm.chat)["input_ids"]
+            if len(self._prompt_ids) < 10_000:
+                self._prompt_ids[text] = ids
+        return ids
+
+    def tokenize_targets(self, texts: list[str], eos: bool = True) -> list[list[int]]:
+        """Answer ids (+ EOS), truncated to ``max_target_tokens`` (the authors: 32)."""
+        rows = self.llm.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+        rows = [r + [self.llm.eos_token_id] if eos else r for r in rows]
+        if self.max_target_tokens:
+            rows = [r[: self.max_target_tokens] for r in rows]
+        return rows
+
+    def collate(self, examples: list[Example], side: str = "right", targets: bool = True) -> Batch:
+        """Tokenise a batch once: prompt (+ target), padding, labels, slot mask, stacked features."""
+        if not examples:
+            raise ValueError("empty batch")
+        if targets and any(not e.target for e in examples):
+            raise ValueError("every example needs a target text when targets=True")
+        prompts = [self._tokenize_prompt(e.prompt) for e in examples]
+        answers = self.tokenize_targets([e.target for e in examples]) if targets else [[] for _ in examples]
+        ids = _pad([p + a for p, a in zip(prompts, answers)], self.llm.pad_token_id, side)
+        attn = _pad([[1] * (len(p) + len(a)) for p, a in zip(prompts, answers)], 0, side)
+        labels = _pad([[IGNORE] * len(p) + a for p, a in zip(prompts, answers)], IGNORE, side)
+        shapes = {tuple(e.features.shape) for e in examples}
+        if len(shapes) != 1:
+            raise ValueError(f"all examples of a batch need features of one shape, got {sorted(shapes)}")
+        feats = torch.stack([e.features for e in examples]).float()
+        if feats.dim() != 4:
+            raise ValueError(f"features must be (S, P, d_in) per example, got {tuple(feats.shape[1:])}")
+        return Batch(ids, attn, positions(attn), labels, ids == self.llm.slot_token_id, feats)
+
+    # -- splicing --------------------------------------------------------------------------
+    def soft_tokens(self, features: torch.Tensor, control: str | None = None) -> torch.Tensor:
+        """features (B, S, P, d_in) -> (B, S * n_tokens, d_llm), slot by slot."""
+        if control not in CONTROLS:
+            raise ValueError(f"unknown control {control!r}: choose one of {CONTROLS}")
+        B, S, P, d_in = features.shape
+        soft = self.projector(features.reshape(B * S, P, d_in).to(self.device))  # (B*S, k, d_llm)
+        soft = soft.reshape(B, S * self.n_tokens, -1)
+        return torch.zeros_like(soft) if control == "zero" else soft
+
+    def splice(self, input_ids: torch.Tensor, slot_mask: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+        """Token embeddings with the reserved positions replaced by ``soft`` (B, n_slots, d_llm)."""
+        per_row = slot_mask.sum(1)
+        if soft.dim() != 3 or soft.shape[0] != input_ids.shape[0] or bool((per_row != soft.shape[1]).any()):
+            raise ValueError(f"placeholder/feature count mismatch: rows hold {per_row.tolist()} slot positions "
+                             f"but the adapter gave {tuple(soft.shape[:2])} (batch, soft tokens)")
+        emb_layer = self.llm.model.get_input_embeddings()
+        emb = emb_layer(input_ids.masked_fill(slot_mask, self.llm.pad_token_id))  # (B, T, d_llm)
+        return emb.masked_scatter(slot_mask.unsqueeze(-1), soft.to(emb.dtype))
+
+    def embed_batch(self, batch: Batch, control: str | None = None) -> torch.Tensor:
+        return self.splice(batch.input_ids, batch.slot_mask, self.soft_tokens(batch.features, control))
+
+    def _decoder(self, embeds, attention_mask, position_ids, cache=None, use_cache=False):
+        kw = {self._cache_kw: cache} if cache is not None else {}
+        out = self.llm.model.get_decoder()(inputs_embeds=embeds, attention_mask=attention_mask,
+                                           position_ids=position_ids, use_cache=use_cache, **kw)
+        return out.last_hidden_state, (getattr(out, self._cache_kw, None) if use_cache else None)
+
+    def _target_logits(self, batch: Batch, control: str | None):
+        """(logits at target positions (n, V), their labels (n,), their row index (n,))."""
+        batch = batch.to(self.device)
+        embeds = self.embed_batch(batch, control)
+        with self.llm.autocast():
+            h, _ = self._decoder(embeds, batch.attention_mask, batch.position_ids)  # (B, T, d_llm)
+            nxt = batch.labels[:, 1:]  # token t+1 is predicted from the state at t
+            sel = nxt != IGNORE
+            logits = self.llm.model.get_output_embeddings()(h[:, :-1][sel])  # (n, V)
+        rows = torch.arange(len(batch), device=self.device)[:, None].expand_as(nxt)[sel]
+        return logits.float(), nxt[sel], rows
+
+    # -- training loss -----------------------------------------------------------------------
+    def forward(self, batch: Batch, control: str | None = None) -> torch.Tensor:
+        """Mean next-token cross-entropy over the target tokens of the batch."""
+        logits, labels, _ = self._target_logits(batch, control)
+        if labels.numel() == 0:
+            raise ValueError("batch has no target tokens")
+        return F.cross_entropy(logits, labels)
+
+    @torch.no_grad()
+    def target_logprobs(self, batch: Batch, reduce: str = "sum", control: str | None = None) -> torch.Tensor:
+        """(B,) log-probability of each row's target tokens: summed, or averaged per token."""
+        logits, labels, rows = self._target_logits(batch, control)
+        lp = logits.log_softmax(-1).gather(1, labels[:, None]).squeeze(1)
+        return _reduce_rows(lp, rows, len(batch), reduce)
+
+    # -- likelihood ranking ----------------------------------------------------------------
+    @torch.no_grad()
+    def score_candidates(self, examples: list[Example], candidates: list[list[str]], reduce: str = "sum",
+                         eos: bool = True, control: str | None = None, max_pairs: int = 128) -> torch.Tensor:
+        """(N, C) log-likelihood of each candidate answer after each prompt.
+
+        One forward over each prompt (with its soft tokens) fills a KV cache that is
+        shared by its C candidates (repeat_interleave), then one forward over all the
+        candidates: the prompt is not recomputed C times.  ``eos``: the answer ends
+        after the candidate (item / residual), so "Heat" and "Heat 2" differ.
+        """
+        if len(examples) != len(candidates):
+            raise ValueError(f"{len(examples)} examples but {len(candidates)} candidate lists")
+        if not examples:
+            return torch.zeros(0, 0)
+        C = len(candidates[0])
+        if C == 0 or any(len(c) != C for c in candidates):
+            raise ValueError("every example needs the same, non-zero number of candidates")
+        uniq = sorted({c for cs in candidates for c in cs})
+        tok = dict(zip(uniq, self.tokenize_targets(uniq, eos=eos)))
+        if any(len(v) == 0 for v in tok.values()):
+            raise ValueError("a candidate tokenised to nothing (empty title?)")
+        out = torch.empty(len(examples), C)
+        step = max(1, max_pairs // C)
+        head = self.llm.model.get_output_embeddings()
+        emb_layer = self.llm.model.get_input_embeddings()
+        for s in range(0, len(examples), step):
+            ex, cands = examples[s: s + step], candidates[s: s + step]
+            b = len(ex)
+            batch = self.collate(ex, side="left", targets=False).to(self.device)
+            embeds = self.embed_batch(batch, control)
+            cid = _pad([tok[c] for cs in cands for c in cs], self.llm.pad_token_id, "right").to(self.device)  # (b*C, Tc)
+            cmask = _pad([[1] * len(tok[c]) for cs in cands for c in cs], 0, "right").to(self.device)
+            with self.llm.autocast():
+                h_p, cache = self._decoder(embeds, batch.attention_mask, batch.position_ids, use_cache=True)
+                cache.batch_repeat_interleave(C)
+                attn = torch.cat([batch.attention_mask.repeat_interleave(C, 0), cmask], 1)
+                pos = batch.attention_mask.sum(1).repeat_interleave(C)[:, None] + torch.arange(cid.shape[1], device=self.device)
+                h_c, _ = self._decoder(emb_layer(cid), attn, pos, cache=cache, use_cache=True)
+                # the first candidate token is predicted from the prompt's last state (left padding: column -1)
+                h = torch.cat([h_p[:, -1:].repeat_interleave(C, 0), h_c[:, :-1]], 1)  # (b*C, Tc, d)
+                sel = cmask.bool()
+                lp = head(h[sel]).float().log_softmax(-1).gather(1, cid[sel][:, None]).squeeze(1)
+            rows = torch.arange(b * C, device=self.device)[:, None].expand_as(cid)[sel]
+            out[s: s + b] = _reduce_rows(lp, rows, b * C, reduce).view(b, C).cpu()
+        return out
+
+    # -- generation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, examples: list[Example], max_new_tokens: int = 64, batch_size: int = 16,
+                 repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0, min_new_tokens: int = 0,
+                 control: str | None = None) -> list[str]:
+        """Greedy answers, batched with left padding (equal to one-at-a-time greedy decoding).
+
+        ``repetition_penalty`` (>1) and ``no_repeat_ngram_size`` are the repetition controls
+        (a small LLM trained briefly loops on one title otherwise).
+        """
+        from transformers import GenerationConfig
+
+        gc = GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=False,
+                              num_beams=1, repetition_penalty=repetition_penalty,
+                              no_repeat_ngram_size=no_repeat_ngram_size, pad_token_id=self.llm.pad_token_id,
+                              eos_token_id=self.llm.eos_token_id, bos_token_id=self.llm.tokenizer.bos_token_id)
+        texts: list[str] = []
+        for s in range(0, len(examples), batch_size):
+            batch = self.collate(examples[s: s + batch_size], side="left", targets=False).to(self.device)
+            embeds = self.embed_batch(batch, control)
+            with self.llm.autocast(), warnings.catch_warnings():
+                # penalising only the generated tokens (not the prompt) is what we want here
+                warnings.filterwarnings("ignore", message=".*(repetition_penalty|no_repeat_ngram_size).*inputs_embeds")
+                out = self.llm.model.generate(inputs_embeds=embeds, attention_mask=batch.attention_mask,
+                                              generation_config=gc)
+            # with inputs_embeds only, generate returns just the new tokens
+            texts += self.llm.tokenizer.batch_decode(out, skip_special_tokens=True)
+        return [t.strip() for t in texts]
+
+
+def _reduce_rows(values: torch.Tensor, rows: torch.Tensor, n: int, reduce: str) -> torch.Tensor:
+    total = torch.zeros(n, device=values.device, dtype=values.dtype).index_add_(0, rows, values)
+    if reduce == "sum":
+        return total
+    if reduce == "mean":
+        count = torch.zeros(n, device=values.device, dtype=values.dtype).index_add_(0, rows, torch.ones_like(values))
+        return total / count.clamp(min=1)
+    raise ValueError(f"unknown reduce {reduce!r}: choose 'sum' or 'mean'")

@@ -1,0 +1,172 @@
+"""The adapter: recommender states -> soft tokens in the LLM's embedding space.
+
+Input ``x``: (B, P, d_in), the P states one placeholder reads (P = 10 for all
+positions of a window, 1 for the last state or an item embedding; d_in = 2d when
+the residual task feeds [h_before, h_after]).  Output: (B, n_tokens, d_llm).
+
+Kinds:
+- ``linear``      per position, Linear(d_in, t * d_llm) with t = n_tokens / P tokens per
+                  position (P=10, n_tokens=10: one soft token per state; P=1, n_tokens=4: 4 tokens).
+- ``conv_pool``   the authors' adapter: Conv2d(1, 1, (P, 1)) pools the P states into one,
+                  then Linear(d_in, n_tokens * d_llm) (n_tokens=1 in their code).
+- ``mlp2x_gelu``  per position like ``linear`` but Linear -> GELU -> Linear (LLaVA-1.5).
+
+An adapter saves and loads on its own (``adapter.safetensors`` + ``adapter_config.json``
+naming the encoder, dataset, LLM and task it was trained for), like a PEFT adapter;
+loading against an LLM of another width raises.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+KINDS = ("linear", "conv_pool", "mlp2x_gelu")
+WEIGHTS_NAME = "adapter.safetensors"
+CONFIG_NAME = "adapter_config.json"
+
+
+@dataclass
+class ProjectorConfig:
+    kind: str = "linear"
+    d_in: int = 64  # width of one input state
+    d_llm: int = 576  # the LLM's hidden size
+    n_positions: int = 1  # P: states per placeholder (10 = all positions, 1 = last state / item)
+    n_tokens: int = 1  # soft tokens per placeholder
+    # Provenance, saved with the weights: what the adapter was trained against.
+    input: str = "last"  # item | all | last | pair | diff | two_slots (see recinterp.tasks)
+    task: str = ""
+    encoder: str = ""
+    dataset: str = ""
+    llm: str = ""
+
+
+class PerPosition(nn.Module):
+    """(B, P, d_in) -> (B, P * t, d_llm): the same map applied to every position."""
+
+    def __init__(self, net: nn.Module, t: int, d_llm: int):
+        super().__init__()
+        self.net, self.t, self.d_llm = net, t, d_llm
+
+    def forward(self, x):
+        B, P, _ = x.shape
+        return self.net(x).view(B, P * self.t, self.d_llm)
+
+
+class ConvPool(nn.Module):
+    """(B, P, d_in) -> (B, k, d_llm): learned weighted sum over positions, then one linear."""
+
+    def __init__(self, P: int, d_in: int, k: int, d_llm: int):
+        super().__init__()
+        self.pool = nn.Conv2d(1, 1, (P, 1))  # one weight per position (+ bias), shared over features
+        self.proj = nn.Linear(d_in, k * d_llm)
+        self.k, self.d_llm = k, d_llm
+
+    def forward(self, x):
+        B = x.shape[0]
+        pooled = self.pool(x.unsqueeze(1)).view(B, -1)  # (B, 1, P, d_in) -> (B, 1, 1, d_in) -> (B, d_in)
+        return self.proj(pooled).view(B, self.k, self.d_llm)
+
+
+def _layers(cfg: ProjectorConfig) -> nn.Module:
+    P, k, d_in, d = cfg.n_positions, cfg.n_tokens, cfg.d_in, cfg.d_llm
+    if min(P, k, d_in, d) < 1:
+        raise ValueError(f"projector sizes must be positive: {cfg}")
+    if cfg.kind == "conv_pool":
+        return ConvPool(P, d_in, k, d)
+    if cfg.kind in ("linear", "mlp2x_gelu"):
+        if k % P:
+            raise ValueError(f"{cfg.kind} maps each of the {P} positions to n_tokens/P soft tokens; "
+                             f"n_tokens={k} is not a multiple of {P} (use conv_pool to pool positions)")
+        t = k // P
+        net = nn.Linear(d_in, t * d) if cfg.kind == "linear" else nn.Sequential(nn.Linear(d_in, d), nn.GELU(), nn.Linear(d, t * d))
+        return PerPosition(net, t, d)
+    raise ValueError(f"unknown projector kind {cfg.kind!r}: choose one of {KINDS}")
+
+
+class Projector(nn.Module):
+    def __init__(self, cfg: ProjectorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.layers = _layers(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, P, d_in) -> soft tokens (B, n_tokens, d_llm)."""
+        P, d_in = self.cfg.n_positions, self.cfg.d_in
+        if x.dim() != 3 or x.shape[1:] != (P, d_in):
+            raise ValueError(f"projector expects (B, {P}, {d_in}) states, got {tuple(x.shape)}")
+        return self.layers(x.to(self.dtype))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write adapter.safetensors + adapter_config.json into ``folder`` (atomically, file by file)."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (WEIGHTS_NAME + ".tmp")
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        os.replace(tmp, folder / WEIGHTS_NAME)
+        tmp = folder / (CONFIG_NAME + ".tmp")
+        tmp.write_text(json.dumps(asdict(self.cfg), indent=2))
+        os.replace(tmp, folder / CONFIG_NAME)
+        return folder
+
+
+def build_projector(cfg: ProjectorConfig | None = None, **kw) -> Projector:
+    """Projector from a config and/or keyword overrides; unknown kinds and fields raise."""
+    base = asdict(cfg) if cfg is not None else {}
+    names = {f.name for f in fields(ProjectorConfig)}
+    unknown = set(kw) - names
+    if unknown:
+        raise ValueError(f"unknown projector option(s) {sorted(unknown)}; known: {sorted(names)}")
+    return Projector(ProjectorConfig(**{**base, **kw}))
+
+
+def load_projector(folder: str | os.PathLike, d_llm: int | None = None, map_location="cpu") -> Projector:
+    """Load a saved adapter; ``d_llm`` (the LLM it will feed) must equal the width it was trained for."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"no {name} in {folder}")
+    cfg = ProjectorConfig(**json.loads((folder / CONFIG_NAME).read_text()))
+    if d_llm is not None and int(d_llm) != cfg.d_llm:
+        raise ValueError(f"adapter in {folder} was trained for an LLM of width {cfg.d_llm} ({cfg.llm or 'unknown LLM'}), "
+                         f"cannot feed an LLM of width {d_llm}")
+    proj = Projector(cfg)
+    proj.load_state_dict(load_file(str(folder / WEIGHTS_NAME), device=str(map_location)))
+    return proj
+
+
+@torch.no_grad()
+def init_from(target: Projector, source: Projector) -> Projector:
+    """Start ``target`` from a trained ``source`` (e.g. the item-alignment adapter).
+
+    Same shapes: plain copy (diff / two_slots residual inputs read item-like vectors).
+    ``target`` reads [h_before, h_after] (d_in = 2 * source.d_in, the "pair" input): its first
+    layer becomes [-W, W], so at step 0 it is the source applied to h_after - h_before and
+    training can move away from the difference from there (exact for linear / mlp2x_gelu;
+    for conv_pool up to the pooling bias, which cancels in the difference).
+    """
+    t_sd, s_sd = target.state_dict(), source.state_dict()
+    if t_sd.keys() != s_sd.keys():
+        raise ValueError(f"cannot initialise a {target.cfg.kind} adapter from a {source.cfg.kind} one")
+    for k, v in s_sd.items():
+        if t_sd[k].shape == v.shape:
+            t_sd[k].copy_(v)
+        elif v.dim() == 2 and t_sd[k].shape == (v.shape[0], 2 * v.shape[1]):  # a Linear reading [h_before, h_after]
+            t_sd[k].copy_(torch.cat([-v, v], dim=1))
+        else:
+            raise ValueError(f"cannot initialise {k}: shape {tuple(t_sd[k].shape)} from {tuple(v.shape)}")
+    target.load_state_dict(t_sd)
+    return target

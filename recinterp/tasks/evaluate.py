@@ -1,0 +1,155 @@
+"""Evaluation of a trained adapter on one task, always beside its controls.
+
+    res = evaluate_residual(interp, test_cases, titles, popularity=pop, item_embeddings=E, readout=ro)
+    write_json_atomic(out / "metrics.json", res)   # per-case arrays are numpy: the writer converts them
+
+Two families of measures, each with the number of cases and bootstrap 95% CIs:
+
+1. **Free-text generation** (the paper's metric): batched greedy decoding with a
+   repetition control; per case the number of true titles found in the text
+   (recinterp.textmatch: literal, case-insensitive, normalised, longest title first).
+   Recovery: the count 0..10, its distribution and mean.  Residual / item: the hit rate
+   (the true title is found) and the exact-answer rate.  Controls: the same decoding
+   with shuffled soft tokens (another case's features) and zero soft tokens, and a
+   popularity answer (the most popular titles, as many as the case has answers).
+2. **Likelihood ranking** (recinterp.probes) per candidate sampler, with the shuffled
+   and zero controls, the popularity ranking, and encoder-space references.
+
+Everything returned is plain dicts, lists and numpy arrays (recinterp.config.write_json_atomic writes them).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from recinterp import probes
+from recinterp.metrics import paired_bootstrap_diff, summarize
+from recinterp.prompts import TITLE_SEP
+from recinterp.tasks.common import Cases, check_titles, make_examples
+
+GEN_CONTROLS = ("shuffled", "zero", "popularity")
+
+
+def _answer_titles(cases: Cases, titles: list[str]) -> list[list[str]]:
+    return [[titles[a] for a in row if a >= 0] for row in cases.answers.tolist()]
+
+
+def generation_eval(interp, cases: Cases, titles: list[str], popularity: np.ndarray | None = None,
+                    controls=GEN_CONTROLS, max_new_tokens: int = 64, batch_size: int = 16,
+                    repetition_penalty: float = 1.2, no_repeat_ngram_size: int = 0, prompt_index: int = 0,
+                    seed: int = 0, keep_texts: int | None = None) -> dict:
+    """Greedy answers + title counting, for the model and each control (same cases).
+
+    ``texts`` (all of them unless ``keep_texts``) come back with the counts, for the
+    notebook's examples with the recovered titles highlighted.
+    """
+    from recinterp.textmatch import count_titles_found
+    from recinterp.data.titles import match_key
+
+    unknown = set(controls) - set(GEN_CONTROLS)
+    if unknown:
+        raise ValueError(f"unknown generation control(s) {sorted(unknown)}: choose from {GEN_CONTROLS}")
+    if "popularity" in controls and popularity is None:
+        raise ValueError("the popularity control needs item popularity counts")
+    N = len(cases)
+    truth = _answer_titles(cases, titles)
+    kw = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, repetition_penalty=repetition_penalty,
+              no_repeat_ngram_size=no_repeat_ngram_size)
+
+    def gen(features_from=None, control=None):
+        ex = make_examples(cases, range(N), titles, interp.llm, interp.n_tokens, phase="eval",
+                           prompt_index=prompt_index, features_from=features_from, with_targets=False)
+        return interp.generate(ex, control=control, **kw)
+
+    texts = {"model": gen()}
+    if "shuffled" in controls:
+        texts["shuffled"] = gen(features_from=probes.derangement(N, seed))
+    if "zero" in controls:
+        texts["zero"] = gen(control="zero")
+    if "popularity" in controls:
+        top = np.argsort(-np.asarray(popularity, float), kind="stable")
+        texts["popularity"] = [TITLE_SEP.join(titles[j] for j in top[: len(t)]) for t in truth]
+
+    out = {"n": N, "max_answers": int(cases.answers.shape[1]), "decoding": {"greedy": True, **kw}}
+    per = {}
+    for cond, tx in texts.items():
+        counts = np.array([count_titles_found(t, tr) for t, tr in zip(tx, truth)], float)
+        res = {"texts": list(tx[:keep_texts])}
+        if cases.task == "recovery":  # how many of the window's titles the text names: 0..10
+            dist = np.bincount(counts.astype(int), minlength=cases.answers.shape[1] + 1)
+            res.update(found=summarize(counts), distribution=(dist / max(N, 1)).tolist(), per_case=counts)
+        else:  # hit: the true title occurs in the answer; exact: the answer is the title
+            exact = np.array([match_key(t) == match_key(tr[0]) for t, tr in zip(tx, truth)], float)
+            res.update(hit=summarize(counts), exact=summarize(exact), per_case=counts)
+        per[cond] = counts
+        out[cond] = res
+    for cond in texts:
+        if cond != "model":
+            m, lo, hi = paired_bootstrap_diff(per["model"], per[cond])
+            out[f"model_vs_{cond}"] = {"mean": m, "lo": lo, "hi": hi}
+    return out
+
+
+def ranking_eval(interp, cases: Cases, titles: list[str], sampler: str = "random", n_distractors: int = 19,
+                 popularity: np.ndarray | None = None, item_embeddings: torch.Tensor | None = None,
+                 readout=None, controls=probes.CONTROLS, reduce: str = "sum", prompt_index: int = 0,
+                 seed: int = 0, max_pairs: int = 128) -> dict:
+    """The LLM ranking probe for one sampler + popularity / encoder / readout references."""
+    n_items = int(cases.meta.get("n_items") or len(titles))
+    cand, n_true, info = probes.sample_candidates(cases, n_distractors, sampler, n_items, popularity, seed)
+    A = cases.answers.shape[1]
+    out = probes.llm_ranking(interp, cases, titles, cand, n_true, controls, reduce, prompt_index, seed, max_pairs)
+    out["candidates"] = info
+    refs = {}
+    if popularity is not None:
+        refs["popularity"] = probes.popularity_scores(popularity, cand)
+    if item_embeddings is not None and cases.task == "residual":
+        refs["encoder"] = probes.residual_encoder_scores(item_embeddings, cases.states["h_before"],
+                                                         cases.states["h_after"], cand)
+    if item_embeddings is not None and cases.task == "recovery":
+        refs["encoder"] = probes.mean_state_scores(item_embeddings, cases.states["h_mean"], cand)
+    if readout is not None:
+        refs["readout"] = readout.candidate_scores(probes.readout_inputs(cases), cand)
+    for name, sc in refs.items():
+        out[name] = probes.scored(sc, n_true, A)
+        out[f"model_vs_{name}"] = probes.compare(out["model"]["per_case"], out[name]["per_case"])
+    return out
+
+
+def evaluate(interp, cases: Cases, titles: list[str], *, samplers=("random",), n_distractors: int = 19,
+             popularity=None, item_embeddings=None, readout=None, controls=probes.CONTROLS,
+             generate: bool = True, gen_controls=GEN_CONTROLS, max_new_tokens: int = 64,
+             repetition_penalty: float = 1.2, no_repeat_ngram_size: int = 0, reduce: str = "sum",
+             prompt_index: int = 0, seed: int = 0, batch_size: int = 16, max_pairs: int = 128) -> dict:
+    """Generation (optional) + one ranking probe per sampler, all with controls."""
+    check_titles(cases, titles)
+    interp.eval()
+    out = {"task": cases.task, "input": cases.input, "n": len(cases), "meta": dict(cases.meta),
+           "adapter": dict(vars(interp.adapter.cfg)), "llm": interp.llm.describe()}
+    if generate:
+        gc = [c for c in gen_controls if c != "popularity" or popularity is not None]
+        out["generation"] = generation_eval(interp, cases, titles, popularity, gc, max_new_tokens, batch_size,
+                                            repetition_penalty, no_repeat_ngram_size, prompt_index, seed)
+    out["ranking"] = {s: ranking_eval(interp, cases, titles, s, n_distractors, popularity, item_embeddings, readout,
+                                      controls, reduce, prompt_index, seed, max_pairs) for s in samplers}
+    return out
+
+
+def evaluate_item(interp, cases, titles, **kw) -> dict:
+    kw.setdefault("samplers", ("random", "popular") if kw.get("popularity") is not None else ("random",))
+    kw.setdefault("max_new_tokens", 24)
+    return evaluate(interp, cases, titles, **kw)
+
+
+def evaluate_recovery(interp, cases, titles, **kw) -> dict:
+    # "own" distractors do not exist here: every item of the window is a true answer.
+    kw.setdefault("samplers", ("random", "popular") if kw.get("popularity") is not None else ("random",))
+    kw.setdefault("max_new_tokens", 96)
+    return evaluate(interp, cases, titles, **kw)
+
+
+def evaluate_residual(interp, cases, titles, **kw) -> dict:
+    kw.setdefault("samplers", ("own", "random", "popular") if kw.get("popularity") is not None else ("own", "random"))
+    kw.setdefault("n_distractors", 9)
+    kw.setdefault("max_new_tokens", 24)
+    return evaluate(interp, cases, titles, **kw)

@@ -1,0 +1,74 @@
+"""Task 2, sequence residual: which item is in the window *after* but not *before*?
+
+The residual item is the LAST item of a window of n >= 2 items: before = its first n-1
+items, after = all n, each encoded on its own unpadded prefix (the state of `before`
+is the encoder's state at position n-2 of the shorter window).  That is where task 3
+appends the ideal item, so the same adapter serves task 3 (see
+``recinterp.instantiation``, which calls ``residual_features``).
+
+Inputs (``input``), the ablation the notebook shows:
+- ``pair``       one placeholder; the adapter reads [h_before, h_after] (d_in = 2d):
+                 the best variant in the prototypes (init it from the item adapter);
+- ``diff``       one placeholder; the adapter reads h_after - h_before;
+- ``two_slots``  two placeholders (the paper's prompt: "list 1 ... list 2 ..."); the
+                 same adapter reads h_before, then h_after.
+``positions``: ``last`` (the state at each window's last valid position) or ``all``.
+"""
+from __future__ import annotations
+
+import torch
+
+from recinterp.tasks.common import Cases
+
+RESIDUAL_INPUTS = ("pair", "diff", "two_slots")
+
+
+def _last(h: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    return h[torch.arange(h.shape[0], device=h.device), lens.to(h.device) - 1]
+
+
+def residual_features(h_before: torch.Tensor, lens_before: torch.Tensor, h_after: torch.Tensor,
+                      lens_after: torch.Tensor, input: str = "pair", positions: str = "last") -> torch.Tensor:
+    """(N, L, d) states before/after -> adapter features (N, S, P, d_in)."""
+    if input not in RESIDUAL_INPUTS:
+        raise ValueError(f"unknown residual input {input!r}: choose one of {RESIDUAL_INPUTS}")
+    if positions == "last":
+        hb, ha = _last(h_before, lens_before)[:, None], _last(h_after, lens_after)[:, None]  # (N, 1, d)
+    elif positions == "all":
+        hb, ha = h_before, h_after  # (N, L, d), zeros beyond each length
+    else:
+        raise ValueError(f"unknown positions {positions!r}: choose 'last' or 'all'")
+    if input == "pair":
+        return torch.cat([hb, ha], -1)[:, None]  # (N, 1, P, 2d)
+    if input == "diff":
+        return (ha - hb)[:, None]  # (N, 1, P, d)
+    return torch.stack([hb, ha], 1)  # (N, 2, P, d): before, after
+
+
+@torch.no_grad()
+def residual_cases(enc, split, input: str = "pair", positions: str = "last", dataset: str = "",
+                   split_name: str = "", batch_size: int = 2048) -> Cases:
+    """Cases from the windows of ``split`` with at least 2 items (shorter ones are skipped, counted in meta)."""
+    keep = (split.lens >= 2).nonzero(as_tuple=True)[0]
+    if keep.numel() == 0:
+        raise ValueError("residual_cases needs windows of at least 2 items; the split has none")
+    enc.eval()
+    dev = next(enc.parameters()).device
+    seqs, lens = split.seqs[keep].long(), split.lens[keep].long()
+    N, L = seqs.shape
+    last_item = seqs[torch.arange(N), lens - 1]
+    before = seqs.clone()
+    before[torch.arange(N), lens - 1] = enc.pad_id  # drop the last item: the unpadded prefix of n-1 items
+
+    def states(ids, ls):
+        return torch.cat([enc.hidden_states(ids[s:s + batch_size].to(dev), ls[s:s + batch_size].to(dev)).float().cpu()
+                          for s in range(0, N, batch_size)])
+
+    hb, ha = states(before, lens - 1), states(seqs, lens)  # (N, L, d) each
+    feats = residual_features(hb, lens - 1, ha, lens, input, positions)
+    valid = torch.arange(L)[None, :] < (lens - 1)[:, None]
+    context = torch.where(valid, before, torch.full_like(before, -1))  # the items still visible before
+    return Cases("residual", input, feats.contiguous(), last_item[:, None], context,
+                 {"h_before": _last(hb, lens - 1), "h_after": _last(ha, lens)},
+                 {"dataset": dataset, "encoder": getattr(enc, "name", ""), "n_items": enc.n_items, "split": split_name,
+                  "positions": positions, "skipped_short": int(len(split) - N)})

@@ -1,0 +1,121 @@
+"""One call per (task, encoder, dataset, input): cases -> adapter -> training -> evaluation.
+
+    cfg = load_preset("cpu", "residual")
+    item = run_task("item", enc, ds, llm, out_dir=out / "item", adapter=cfg["adapter"], train=cfg["item_stage"]["train"])
+    res = run_task("residual", enc, ds, llm, input="pair", out_dir=out / "sasrec_pair", adapter=cfg["adapter"],
+                   train=cfg["train"], eval=cfg["eval"], init_adapter=item["adapter_dir"])
+
+Everything lands in ``out_dir``: cached cases (``cases/<split>``), the training
+checkpoint and final adapter (a rerun resumes or, when finished, skips training), and
+the returned dict (history, evaluation) that a notebook writes into its metrics.json.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from recinterp import probes
+from recinterp.interpreter import Interpreter
+from recinterp.projector import build_projector, init_from, load_projector
+from recinterp.tasks.common import Cases, cached
+from recinterp.tasks.evaluate import evaluate_item, evaluate_recovery, evaluate_residual
+from recinterp.tasks.item import item_cases
+from recinterp.tasks.recovery import recovery_cases
+from recinterp.tasks.residual import residual_cases
+from recinterp.train_adapter import FINAL, TrainConfig, train_adapter
+
+DEFAULT_INPUT = {"item": "item", "recovery": "all", "residual": "pair"}
+EVALUATORS = {"item": evaluate_item, "recovery": evaluate_recovery, "residual": evaluate_residual}
+
+
+def get_split(ds, name: str):
+    """A split by name ("train", "val", "test" or an extra such as "test_all"); (split, name used)."""
+    if name in ds.extra:
+        return ds.extra[name], name
+    if name in ("train", "val", "test"):
+        return getattr(ds, name), name
+    if name == "test_all":  # only MovieLens has every position of the test users
+        return ds.test, "test"
+    raise ValueError(f"unknown split {name!r} for {ds.name}: choose train, val, test or one of {sorted(ds.extra)}")
+
+
+def subsample(cases: Cases, n: int | None, seed: int) -> Cases:
+    if n is None or n >= len(cases):
+        return cases
+    idx = torch.randperm(len(cases), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return cases.subset(idx)
+
+
+def build_cases(task: str, enc, ds, split: str, input: str | None = None, positions: str = "last",
+                cache_dir: str | os.PathLike | None = None, held_out_items: float = 0.1, seed: int = 0) -> Cases:
+    """Cases of ``task`` on a split, cached under ``cache_dir`` (the encoder runs once).
+
+    Item alignment has no user split: ``split`` is "train" (items the adapter learns) or
+    "held_out" (a seeded ``held_out_items`` share of the catalogue it never sees).
+    """
+    input = input or DEFAULT_INPUT[task]
+
+    def build():
+        if task == "item":
+            perm = torch.randperm(ds.n_items, generator=torch.Generator().manual_seed(seed))
+            n_out = int(round(held_out_items * ds.n_items))
+            ids = {"train": perm[n_out:], "held_out": perm[:n_out]}.get(split)
+            if ids is None:
+                raise ValueError(f"item cases come from split 'train' or 'held_out', not {split!r}")
+            return item_cases(enc, ids.sort().values, dataset=ds.name, split=split)
+        sp, used = get_split(ds, split)
+        if task == "recovery":
+            return recovery_cases(enc, sp, input, dataset=ds.name, split_name=used)
+        if task == "residual":
+            return residual_cases(enc, sp, input, positions, dataset=ds.name, split_name=used)
+        raise ValueError(f"unknown task {task!r}")
+
+    return cached(cache_dir, build)
+
+
+def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str | None = None,
+             adapter: dict | None = None, train: dict | None = None, eval: dict | None = None,
+             max_train_cases: int | None = None, init_adapter: str | os.PathLike | None = None,
+             readout: dict | None = None, encoder_name: str | None = None, seed: int = 0,
+             progress: bool = True) -> dict:
+    """Train (or resume / reuse) the adapter for one task and evaluate it with every control."""
+    out = Path(out_dir)
+    adapter, eval = dict(adapter or {}), dict(eval or {})
+    input = input or adapter.pop("input", None) or DEFAULT_INPUT[task]
+    adapter.pop("input", None)
+    positions = adapter.pop("positions", "last")
+    titles = ds.catalogue.norm_titles
+    encoder_name = encoder_name or getattr(enc, "name", "")
+
+    tr_cases = subsample(build_cases(task, enc, ds, "train", input, positions, out / "cases" / "train", seed=seed),
+                         max_train_cases, seed)
+    P = tr_cases.features.shape[2]
+    cfg = {"kind": "linear", "n_tokens": 1, **adapter}
+    proj = build_projector(**cfg, d_in=tr_cases.features.shape[-1], d_llm=llm.hidden_size, n_positions=P,
+                           input=input, task=task, encoder=encoder_name, dataset=ds.name, llm=llm.name)
+    if init_adapter is not None:
+        init_from(proj, load_projector(init_adapter, d_llm=llm.hidden_size))
+    tcfg = TrainConfig.from_dict({**(train or {}), "seed": (train or {}).get("seed", seed)})
+    interp = Interpreter(llm, proj, max_target_tokens=tcfg.max_target_tokens)
+    # resumes from out_dir/checkpoint; a finished run only reloads its checkpoint (0 new steps)
+    history = train_adapter(interp, tr_cases, titles, tcfg, out_dir=out, progress=progress)
+    result = {"task": task, "input": input, "encoder": encoder_name, "dataset": ds.name,
+              "adapter_dir": str(out / FINAL), "train": history}
+    if not eval:
+        return result
+
+    pop = probes.item_popularity(ds.train.seqs, ds.train.lens, ds.n_items, ds.train.next)
+    ro = None
+    if readout is not None and task != "item":
+        ro = probes.fit_readout(tr_cases, ds.n_items, seed=seed, **readout)
+    kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in eval.items() if k not in ("split", "n_cases")}
+    splits = ["train", "held_out"] if task == "item" else [eval.get("split", "test")]
+    result["eval"] = {}
+    for sp in splits:
+        cases = build_cases(task, enc, ds, sp, input, positions, out / "cases" / sp, seed=seed)
+        cases = subsample(cases, eval.get("n_cases"), seed)
+        result["eval"][sp] = EVALUATORS[task](interp, cases, titles, popularity=pop,
+                                              item_embeddings=enc.item_embeddings.weight, readout=ro, seed=seed, **kw)
+    return result

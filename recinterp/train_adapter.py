@@ -1,0 +1,217 @@
+"""Training the adapter alone: encoder and LLM frozen, encoder states cached.
+
+    history = train_adapter(interp, train_cases, titles, TrainConfig(max_steps=300), out_dir="results/x/adapter")
+
+- Only the adapter's parameters reach the optimiser; after every backward
+  ``check_frozen`` raises if any LLM parameter holds a gradient.  The encoder is not
+  even run: ``Cases`` carry its states, computed once (``recinterp.tasks.cached``).
+- ``accelerate``: the same code runs on CPU, one GPU, or several GPUs under
+  ``accelerate launch`` (the adapter is wrapped for DDP, each process takes every
+  n-th case of the epoch's permutation, each process holds its own frozen LLM copy).
+- AdamW (the authors: lr 1e-3, weight decay 1e-6, batch 16), gradient accumulation,
+  lr warm-up linear from ``warmup_start`` x lr (the authors: 0.2), then constant or cosine.
+- Resumable: ``out_dir/checkpoint`` holds the adapter, optimiser, scheduler and position;
+  the epoch order and the prompt paraphrase of every case are functions of
+  (seed, epoch, case), so a resumed run continues exactly where it stopped.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from recinterp.llm import check_frozen
+from recinterp.projector import load_projector
+from recinterp.tasks.common import Cases, check_titles, make_examples
+
+CKPT = "checkpoint"
+FINAL = "adapter"
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    batch_size: int = 16  # cases per micro-batch (per process)
+    grad_accum: int = 1  # micro-batches per optimiser step
+    epochs: float = 1.0
+    max_steps: int | None = None  # optimiser steps; overrides epochs when set
+    warmup_steps: int = 50
+    warmup_start: float = 0.2  # lr starts at this fraction of lr and rises linearly
+    decay: str = "none"  # after warm-up: "none" (constant) or "cosine" (to min_lr_ratio x lr)
+    min_lr_ratio: float = 0.1
+    max_grad_norm: float | None = None  # the authors do not clip
+    max_target_tokens: int | None = 32  # answer tokens supervised (the authors: 32, i.e. 3-5 titles)
+    target_order: str = "keep"  # recovery: "keep" (oldest first) or "shuffle" (per epoch)
+    seed: int = 0
+    ckpt_every: int = 100  # optimiser steps between checkpoints (0: only at the end)
+    time_budget_s: float | None = None  # stop (and checkpoint) after this long; makes the run length machine-dependent
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**d)
+
+
+def lr_factor(step: int, cfg: TrainConfig, total: int) -> float:
+    """Multiplier of cfg.lr at optimiser step ``step`` (0-based)."""
+    if step < cfg.warmup_steps:
+        return cfg.warmup_start + (1.0 - cfg.warmup_start) * step / max(1, cfg.warmup_steps)
+    if cfg.decay == "none":
+        return 1.0
+    if cfg.decay == "cosine":
+        t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    raise ValueError(f"unknown lr decay {cfg.decay!r}: choose 'none' or 'cosine'")
+
+
+def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """The cases this process sees in ``epoch``, in order (a function of seed and epoch only).
+
+    With several processes the permutation is topped up with its first few cases so that
+    every process gets the same number of cases (and of micro-batches).
+    """
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=g)
+    if n % world:
+        perm = torch.cat([perm, perm[: world - n % world]])
+    return perm[rank::world]
+
+
+def _save_checkpoint(folder: Path, projector, opt, sched, state: dict) -> None:
+    """Write to a temporary folder, then swap it in: a crash never leaves half a checkpoint."""
+    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    projector.save(tmp)
+    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **state}, tmp / "train_state.pt")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | None = None,
+                  out_dir: str | os.PathLike | None = None, resume: bool = True, progress: bool = True,
+                  accelerator=None) -> dict:
+    """Train ``interp.projector`` on ``cases``; returns the run's history (losses, speed, steps)."""
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    cfg = cfg or TrainConfig()
+    if cfg.batch_size < 1 or cfg.grad_accum < 1:
+        raise ValueError("batch_size and grad_accum must be >= 1")
+    if len(cases) == 0:
+        raise ValueError("no training cases")
+    check_titles(cases, titles)
+    acc = accelerator or Accelerator(cpu=interp.device.type == "cpu")
+    torch.manual_seed(cfg.seed)
+    interp.llm.to(acc.device)
+    check_frozen(interp.llm.model)
+    interp.max_target_tokens = cfg.max_target_tokens
+    base = interp.projector.float()
+    opt = torch.optim.AdamW(base.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    n_local = math.ceil(len(cases) / acc.num_processes)
+    micro_per_epoch = math.ceil(n_local / cfg.batch_size)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * micro_per_epoch / cfg.grad_accum))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg, total))
+
+    out = Path(out_dir) if out_dir is not None else None
+    step, micro, history, seconds_before = 0, 0, [], 0.0
+    if out is not None and resume and (out / CKPT / "train_state.pt").exists():
+        st = torch.load(out / CKPT / "train_state.pt", map_location="cpu", weights_only=False)
+        base.load_state_dict(load_projector(out / CKPT, d_llm=interp.llm.hidden_size).state_dict())
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        step, micro, history, seconds_before = st["step"], st["micro"], st["history"], st.get("seconds", 0.0)
+
+    proj, opt = acc.prepare(base, opt)
+    interp.projector = proj  # DDP-wrapped under several processes; the same module otherwise
+    interp.train()
+    t0, seen, ema = time.time(), 0, None
+    bar = tqdm(total=total, initial=step, disable=not (progress and acc.is_local_main_process), desc="adapter")
+    stopped = "steps"
+
+    def save():
+        if out is not None and acc.is_main_process:
+            _save_checkpoint(out / CKPT, acc.unwrap_model(proj), opt, sched,
+                             {"step": step, "micro": micro, "history": history, "config": asdict(cfg),
+                              "seconds": seconds_before + time.time() - t0})
+        acc.wait_for_everyone()
+
+    try:
+        while step < total:
+            loss_sum = 0.0
+            for a in range(cfg.grad_accum):
+                epoch, pos = divmod(micro, micro_per_epoch)
+                order = epoch_order(len(cases), cfg.seed, epoch, acc.process_index, acc.num_processes)
+                idx = order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
+                examples = make_examples(cases, idx, titles, interp.llm, interp.n_tokens, phase="train",
+                                         seed=cfg.seed, epoch=epoch, target_order=cfg.target_order)
+                batch = interp.collate(examples)  # tokenised here, once, outside forward
+                sync = a == cfg.grad_accum - 1
+                ctx = acc.no_sync(proj) if not sync and acc.num_processes > 1 else contextlib.nullcontext()
+                with ctx:
+                    loss = interp(batch) / cfg.grad_accum
+                    acc.backward(loss)
+                check_frozen(interp.llm.model)  # no LLM parameter may hold a gradient
+                loss_sum += loss.item()
+                micro += 1
+                seen += len(idx) * acc.num_processes
+            if cfg.max_grad_norm:
+                acc.clip_grad_norm_(proj.parameters(), cfg.max_grad_norm)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            ema = loss_sum if ema is None else 0.9 * ema + 0.1 * loss_sum
+            rate = seen / max(time.time() - t0, 1e-9)
+            history.append({"step": step, "loss": loss_sum, "lr": sched.get_last_lr()[0], "epoch": micro / micro_per_epoch})
+            bar.set_postfix(loss=f"{ema:.3f}", samples_s=f"{rate:.1f}")
+            bar.update(1)
+            if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < total:
+                save()
+            if cfg.time_budget_s is not None:
+                over = torch.tensor([float(time.time() - t0 >= cfg.time_budget_s)], device=acc.device)
+                if acc.num_processes > 1:  # every process must stop at the same step (DDP)
+                    over = acc.gather(over).max()
+                if bool(over):
+                    stopped = "time_budget"
+                    break
+    finally:
+        bar.close()
+    save()
+    interp.projector = acc.unwrap_model(proj)
+    interp.eval()
+    if out is not None and acc.is_main_process:
+        interp.projector.save(out / FINAL)
+    elapsed = time.time() - t0
+    return {"steps": step, "total_steps": total, "stopped_by": stopped, "history": history,
+            "seconds_this_run": elapsed, "seconds_total": seconds_before + elapsed,
+            "samples_per_s": seen / max(elapsed, 1e-9), "epochs": micro / micro_per_epoch,
+            "config": asdict(cfg), "n_cases": len(cases), "processes": acc.num_processes}
+
+
+@torch.no_grad()
+def eval_loss(interp, cases: Cases, titles: list[str], batch_size: int = 32, phase: str = "eval",
+              target_order: str = "keep", control: str | None = None, seed: int = 0) -> float:
+    """Mean target-token cross-entropy on ``cases`` (held-out phrasing by default)."""
+    interp.eval()
+    total, count = 0.0, 0
+    for s in range(0, len(cases), batch_size):
+        ex = make_examples(cases, range(s, min(s + batch_size, len(cases))), titles, interp.llm, interp.n_tokens,
+                           phase=phase, seed=seed, target_order=target_order)
+        batch = interp.collate(ex)
+        n = int((batch.labels[:, 1:] != -100).sum())
+        total += float(interp(batch, control=control)) * n
+        count += n
+    return total / max(count, 1)

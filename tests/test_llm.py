@@ -1,0 +1,90 @@
+"""recinterp.llm: freezing, dtype choice, the slot token, the tiny test LLM."""
+import pytest
+import torch
+
+from recinterp import llm as L
+
+
+def test_tiny_llm_is_frozen_and_in_eval_mode():
+    m = L.tiny_llm()
+    assert not m.model.training
+    assert all(not p.requires_grad for p in m.model.parameters())
+    L.check_frozen(m.model)  # does not raise
+
+
+def test_check_frozen_raises_on_a_gradient_or_training_mode():
+    m = L.tiny_llm()
+    p = next(m.model.parameters())
+    p.grad = torch.zeros_like(p)
+    with pytest.raises(RuntimeError, match="frozen"):
+        L.check_frozen(m.model)
+    p.grad = None
+    p.requires_grad_(True)
+    with pytest.raises(RuntimeError, match="frozen"):
+        L.check_frozen(m.model)
+    p.requires_grad_(False)
+    m.model.train()
+    with pytest.raises(RuntimeError, match="eval mode"):
+        L.check_frozen(m.model)
+
+
+def test_slot_token_is_one_token_outside_the_embedding_table():
+    m = L.tiny_llm()
+    ids = m.tokenizer(L.SLOT_TOKEN * 3 + "Heat", add_special_tokens=False)["input_ids"]
+    assert ids[:3] == [m.slot_token_id] * 3
+    assert m.slot_token_id not in ids[3:]
+    # the LLM's table is not resized: an unspliced slot id would fail loudly
+    assert m.slot_token_id >= m.vocab_rows
+    with pytest.raises(IndexError):
+        m.model.get_input_embeddings()(torch.tensor([m.slot_token_id]))
+
+
+def test_wrap_is_idempotent_for_the_slot_token():
+    m = L.tiny_llm()
+    again = L.wrap_llm(m.model, m.tokenizer)
+    assert again.slot_token_id == m.slot_token_id
+
+
+def test_pick_dtype():
+    cpu = torch.device("cpu")
+    w, c, ac = L.pick_dtype(cpu, "auto")
+    assert w == torch.float32
+    assert (c, ac) == ((torch.bfloat16, True) if L.cpu_supports_bf16() else (torch.float32, False))
+    assert L.pick_dtype(cpu, "bf16") == (torch.bfloat16, torch.bfloat16, False)
+    with pytest.raises(ValueError, match="unknown dtype"):
+        L.pick_dtype(cpu, "float8")
+
+
+def test_autocast_context_only_when_chosen():
+    m = L.tiny_llm()
+    with m.autocast():
+        assert not torch.is_autocast_enabled("cpu")
+    m.use_autocast, m.compute_dtype = True, torch.bfloat16
+    with m.autocast():
+        assert torch.is_autocast_enabled("cpu")
+
+
+def test_unknown_gguf_path_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="GGUF"):
+        L.load_llm(str(tmp_path / "missing.gguf"))
+
+
+def test_embedded_gguf_is_found_without_importing_it():
+    import sys
+    try:
+        folder, name = L.embedded_gguf()
+    except FileNotFoundError:
+        pytest.skip("embedded LLM package not installed")
+    assert (folder / name).stat().st_size > 1_000_000
+    assert L.EMBEDDED_PACKAGE not in sys.modules
+
+
+def test_load_llm_from_a_local_folder(tmp_path):
+    m = L.tiny_llm()
+    m.model.save_pretrained(tmp_path)
+    m.tokenizer.save_pretrained(tmp_path)
+    back = L.load_llm(str(tmp_path), device="cpu", dtype="float32")
+    assert back.hidden_size == m.hidden_size and back.slot_token_id == m.slot_token_id and back.chat
+    assert all(not p.requires_grad for p in back.model.parameters()) and not back.model.training
+    ids = torch.tensor([[1, 5, 7]])
+    assert torch.equal(back.model(ids).logits, m.model(ids).logits)
