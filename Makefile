@@ -11,6 +11,8 @@ TORCH_SPEC ?= torch==2.13.0
 PRESET     ?= cpu
 RESULTS    ?= results/$(PRESET)
 NOTEBOOKS  ?=
+# Notebook parameters for every notebook that declares them, e.g. PARAMS="llm=meta-llama/Llama-2-7b-hf device=cuda"
+PARAMS     ?=
 PYTEST_ARGS ?=
 
 PY     := $(VENV)/bin/python
@@ -32,7 +34,7 @@ $(STAMP): pyproject.toml Makefile
 setup: $(STAMP)
 
 reproduce: $(STAMP)
-	$(PY) -m recinterp.reproduce --preset $(PRESET) --results $(RESULTS) $(if $(NOTEBOOKS),--only $(NOTEBOOKS))
+	$(PY) -m recinterp.reproduce --preset $(PRESET) --results $(RESULTS) $(if $(NOTEBOOKS),--only $(NOTEBOOKS)) $(foreach p,$(PARAMS),--param $(p))
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

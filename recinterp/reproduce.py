@@ -2,6 +2,7 @@
 
     python -m recinterp.reproduce --preset cpu            # all of notebooks/NN_*.ipynb
     python -m recinterp.reproduce --preset smoke --only 01 02
+    python -m recinterp.reproduce --preset gpu --param llm=meta-llama/Llama-2-7b-hf --param device=cuda
 
 Each notebook writes under ``<results>/<notebook name>/``: the executed notebook and its
 ``metrics.json``.  A rerun skips notebooks already finished with the same notebook file and
@@ -38,9 +39,32 @@ def declared_parameters(nb_path: Path) -> set[str]:
     raise ValueError(f"{nb_path} has no cell tagged 'parameters'")
 
 
-def fingerprint(nb_path: Path, preset: str) -> str:
+def parse_params(pairs: list[str]) -> dict:
+    """["llm=x", "seed=1"] -> {"llm": "x", "seed": 1} (numbers and true/false are converted)."""
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise ValueError(f"--param expects NAME=VALUE, got {pair!r}")
+        v: object = value
+        if value.lower() in ("true", "false"):
+            v = value.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    v = cast(value)
+                    break
+                except ValueError:
+                    pass
+        out[name.strip()] = v
+    return out
+
+
+def fingerprint(nb_path: Path, preset: str, params: dict | None = None) -> str:
     h = hashlib.sha256(nb_path.read_bytes())
     h.update(json.dumps(load_preset(preset), sort_keys=True).encode())
+    if params:  # no extra parameters: the same fingerprint as a plain run
+        h.update(json.dumps(params, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
@@ -50,7 +74,7 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
 
     out_dir = results / nb_path.stem
     stamp = out_dir / "done.json"
-    fp = fingerprint(nb_path, preset)
+    fp = fingerprint(nb_path, preset, extra_params)
     if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fp \
             and (out_dir / "metrics.json").exists():
         log(f"[skip] {nb_path.name}: finished earlier ({out_dir})")
@@ -78,7 +102,10 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=None, help="results folder (default results/<preset>)")
     ap.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 01 02")
     ap.add_argument("--force", action="store_true", help="rerun notebooks that finished earlier")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a notebook parameter, passed to every notebook that declares it (e.g. llm=<HF id>)")
     a = ap.parse_args(argv)
+    extra = parse_params(a.param)
     load_preset(a.preset)  # fail fast on an unknown preset
     results = resolve(a.results or f"results/{Path(a.preset).stem}")
     nbs = notebooks(a.only)
@@ -88,7 +115,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     timings = {}
     for nb in nbs:
-        timings[nb.name] = run_notebook(nb, a.preset, results, a.force)["seconds"]
+        params = {k: v for k, v in extra.items() if k in declared_parameters(nb)}
+        timings[nb.name] = run_notebook(nb, a.preset, results, a.force, extra_params=params)["seconds"]
     write_json_atomic(results / "timings.json", timings)
     print(f"\nAll {len(nbs)} notebooks done in {time.time() - t0:.0f} s. Outputs: {results}")
     for nb in nbs:

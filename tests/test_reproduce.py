@@ -1,0 +1,32 @@
+"""The papermill runner's own logic (no notebook is executed here)."""
+import json
+
+import pytest
+
+from recinterp import reproduce
+
+
+def test_parse_params():
+    assert reproduce.parse_params(["llm=meta-llama/Llama-2-7b-hf", "seed=3", "refresh=true", "x=0.5"]) == \
+        {"llm": "meta-llama/Llama-2-7b-hf", "seed": 3, "refresh": True, "x": 0.5}
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        reproduce.parse_params(["novalue"])
+
+
+def test_declared_parameters_and_fingerprint(tmp_path):
+    nb = tmp_path / "01_x.ipynb"
+    cell = {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ['preset = "cpu"\n', "# c = 1\n", "seed = 0\n"],
+            "outputs": [], "execution_count": None}
+    nb.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert reproduce.declared_parameters(nb) == {"preset", "seed"}
+    a = reproduce.fingerprint(nb, "smoke")
+    assert a == reproduce.fingerprint(nb, "smoke") != reproduce.fingerprint(nb, "cpu")
+    assert a != reproduce.fingerprint(nb, "smoke", {"llm": "x"})
+    nb.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
+        reproduce.declared_parameters(nb)
+
+
+def test_unknown_preset_fails_fast():
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        reproduce.main(["--preset", "nope"])
