@@ -60,12 +60,30 @@ def parse_params(pairs: list[str]) -> dict:
     return out
 
 
-def fingerprint(nb_path: Path, preset: str, params: dict | None = None) -> str:
+# The preset section each notebook reads: editing another section does not invalidate it.
+SECTIONS = {"01": "data", "02": "recommenders", "03": "recovery", "04": "residual", "05": "instantiation",
+            "06": "figures"}
+
+
+def fingerprint(nb_path: Path, preset: str, params: dict | None = None, upstream: str = "") -> str:
+    """Hash of what a finished run depended on: the notebook, its preset section, its parameters,
+    and the fingerprint of the notebook before it (so a rerun upstream reruns what follows)."""
     h = hashlib.sha256(nb_path.read_bytes())
-    h.update(json.dumps(load_preset(preset), sort_keys=True).encode())
+    cfg = load_preset(preset)
+    section = SECTIONS.get(nb_path.name[:2])
+    h.update(json.dumps(cfg.get(section, cfg) if section else cfg, sort_keys=True).encode())
+    h.update(upstream.encode())
     if params:  # no extra parameters: the same fingerprint as a plain run
         h.update(json.dumps(params, sort_keys=True, default=str).encode())
     return h.hexdigest()
+
+
+def upstream_fingerprint(nb_path: Path, results: Path) -> str:
+    """The recorded fingerprint of the finished notebook numbered just before this one ("" if none)."""
+    prev = f"{int(nb_path.name[:2]) - 1:02d}_" if nb_path.name[:2].isdigit() else None
+    for p in sorted(results.glob(f"{prev}*/done.json")) if prev else []:
+        return json.loads(p.read_text()).get("fingerprint", "")
+    return ""
 
 
 def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False, log=print,
@@ -74,7 +92,7 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
 
     out_dir = results / nb_path.stem
     stamp = out_dir / "done.json"
-    fp = fingerprint(nb_path, preset, extra_params)
+    fp = fingerprint(nb_path, preset, extra_params, upstream_fingerprint(nb_path, results))
     if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fp \
             and (out_dir / "metrics.json").exists():
         log(f"[skip] {nb_path.name}: finished earlier ({out_dir})")

@@ -22,6 +22,7 @@ def test_declared_parameters_and_fingerprint(tmp_path):
     a = reproduce.fingerprint(nb, "smoke")
     assert a == reproduce.fingerprint(nb, "smoke") != reproduce.fingerprint(nb, "cpu")
     assert a != reproduce.fingerprint(nb, "smoke", {"llm": "x"})
+    assert a != reproduce.fingerprint(nb, "smoke", upstream="changed")
     nb.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
         reproduce.declared_parameters(nb)
@@ -30,3 +31,10 @@ def test_declared_parameters_and_fingerprint(tmp_path):
 def test_unknown_preset_fails_fast():
     with pytest.raises(ValueError, match="unknown preset 'nope'"):
         reproduce.main(["--preset", "nope"])
+
+
+def test_upstream_fingerprint_reads_the_previous_notebook(tmp_path):
+    (tmp_path / "02_recommenders").mkdir()
+    (tmp_path / "02_recommenders" / "done.json").write_text(json.dumps({"fingerprint": "abc"}))
+    assert reproduce.upstream_fingerprint(tmp_path / "03_sequence_recovery.ipynb", tmp_path) == "abc"
+    assert reproduce.upstream_fingerprint(tmp_path / "02_recommenders.ipynb", tmp_path) == ""
