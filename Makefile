@@ -43,7 +43,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -m "not notebook" $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) bench/bench_interpreter.py --out $(RESULTS)/bench.json
+	$(PY) bench/bench_interpreter.py $(RESULTS)/bench.json
 
 clean-results:
 	rm -rf $(RESULTS)
