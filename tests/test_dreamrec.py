@@ -8,15 +8,6 @@ from recinterp.models.dreamrec import (SCHEDULES, DiffusionSchedule, DreamRec, D
                                        bridge_r2, bridge_report, fit_embedding_bridge, guidance_mix, make_betas)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and immune to oversubscription on a shared 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 N_ITEMS, D = 30, 16
 
 

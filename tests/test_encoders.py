@@ -7,15 +7,6 @@ import torch
 from recinterp.models import ENCODERS, DreamRec, DreamRecConfig, build_encoder, load_checkpoint, save_checkpoint
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and immune to oversubscription on a shared 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 N_ITEMS, L, D = 50, 10, 16
 NAMES = sorted(ENCODERS)
 

@@ -15,15 +15,6 @@ from fake_openai import FakeOpenAI  # tests/ has no __init__.py: pytest puts it 
 HIST = ["Toy Story", "Babe", "Heat"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny matmuls on a busy 2-core machine: thread hand-offs cost ~1000x the arithmetic.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # --------------------------------------------------------------------------- parse_choice
 
 @pytest.mark.parametrize("answer,expected", [

@@ -10,15 +10,6 @@ from recinterp.models import DreamRec, DreamRecConfig, build_encoder
 from recinterp.models.train import Popularity, TrainConfig, evaluate, evaluate_rows, fit
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and immune to oversubscription on a shared 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 N_ITEMS = 40
 
 
