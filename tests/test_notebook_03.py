@@ -1,0 +1,97 @@
+"""Notebook 03 (sequence recovery) in the smoke preset: metrics.json, controls, histogram, saved adapters."""
+import math
+
+import pytest
+
+from conftest import run_notebook
+from recinterp.config import load_preset
+
+pytestmark = pytest.mark.notebook
+
+METRICS = ("Hit@1", "Hit@5", "MRR")
+
+
+def ensure_recommenders(results):
+    """03/04 read 02's encoders; run 02 (about 30 s in smoke) if this session has not yet."""
+    if not all((results / "checkpoints" / d / "sasrec" / "config.json").exists() for d in ("movielens", "steam")):
+        run_notebook("02_recommenders", results)
+
+
+def check_ci(s, n, top=1.0):
+    assert s["n"] == n
+    assert 0.0 <= s["lo"] <= s["mean"] <= s["hi"] <= top and not math.isnan(s["mean"]), s
+
+
+def check_diff(d):
+    assert set(d) == set(METRICS)
+    for v in d.values():
+        assert -1.0 <= v["lo"] <= v["mean"] <= v["hi"] <= 1.0, v
+
+
+def check_probe(block, n):
+    for cond in ("model", "shuffled", "zero", "popularity"):
+        for m in METRICS:
+            check_ci(block[cond][m], n)
+        assert block[cond]["Hit@1"]["mean"] <= block[cond]["Hit@5"]["mean"] + 1e-9
+    for c in ("shuffled", "zero"):
+        check_diff(block[f"diff_vs_{c}"])
+
+
+def test_notebook_03_smoke(smoke_results):
+    ensure_recommenders(smoke_results)
+    m = run_notebook("03_sequence_recovery", smoke_results)
+    cfg = load_preset("smoke", "recovery")
+    assert m["preset"] == "smoke" and m["llm"]["hidden_size"] > 0
+    assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}
+    for dname, d in m["datasets"].items():
+        n = cfg["eval"]["n_cases"]
+        assert d["n_eval"] == n
+        # training: the preset's budget, a finite curve
+        assert d["train"]["steps"] == cfg["train"]["max_steps"] == len(d["train"]["curve"])
+        assert all(math.isfinite(loss) for _, loss in d["train"]["curve"]) and d["train"]["seconds"] > 0
+        # truncation of the targets is measured
+        t = d["truncation"]
+        assert t["max_target_tokens"] == cfg["train"]["max_target_tokens"] and 0 < t["share_titles_supervised"] <= 1
+        # generation: titles found 0..10, histogram over k = 0..10 summing to 1, beside every control
+        g = d["generation"]
+        assert g["n"] == n
+        check_ci(g["mean_found"], n, top=10)
+        assert len(g["hist"]) == 11 and abs(sum(g["hist"]) - 1) < 1e-9
+        assert set(g["controls"]) == {"shuffled", "zero", "popularity"}
+        for c in g["controls"].values():
+            check_ci(c["mean_found"], n, top=10)
+            assert len(c["hist"]) == 11 and abs(sum(c["hist"]) - 1) < 1e-9
+        for c in ("shuffled", "zero", "popularity"):
+            assert g["diff_vs"][c]["lo"] <= g["diff_vs"][c]["mean"] <= g["diff_vs"][c]["hi"]
+        # likelihood probe per sampler, controls, encoder-space references
+        assert set(d["probe"]) == set(cfg["eval"]["samplers"])
+        for sampler, block in d["probe"].items():
+            check_probe(block, n)
+            assert block["n_candidates"] == cfg["eval"]["n_distractors"] + 1
+            for ref in ("encoder", "readout"):
+                for mname in METRICS:
+                    check_ci(d["encoder_probe"][sampler][ref][mname], n)
+        # the verdicts are computed booleans, one per comparison
+        assert d["signal"] and all(isinstance(v, bool) for v in d["signal"].values())
+        assert {"generation_found_vs_shuffled", f"probe_{cfg['eval']['samplers'][0]}_Hit@1_vs_shuffled"} <= set(d["signal"])
+    # adapter variants on the variant datasets (probe only)
+    variants = m["datasets"]["movielens"]["variants"]
+    assert set(variants) == {f"sasrec/{a['kind']}{a['n_tokens']}" for a in cfg["adapters"][1:]}
+    for v in variants.values():
+        assert v["generation"] is None and set(v["probe"]) == set(cfg["variant_eval"]["samplers"])
+
+    # the saved adapters load, and say what they were trained for
+    from recinterp.projector import load_projector
+    main = cfg["adapters"][0]
+    for dname in cfg["datasets"]:
+        folder = smoke_results / "checkpoints" / "adapters" / dname / "sasrec" / "recovery"
+        assert (folder / "adapter.safetensors").exists() and (folder / "adapter_config.json").exists()
+        proj = load_projector(folder)
+        c = proj.cfg
+        assert (c.task, c.dataset, c.encoder, c.kind, c.n_tokens, c.input) == \
+            ("recovery", dname, "sasrec", main["kind"], main["n_tokens"], main["input"])
+        assert c.llm == m["llm_name"]
+    for a in cfg["adapters"][1:]:
+        folder = smoke_results / "checkpoints" / "adapters" / "movielens" / "sasrec" / f"recovery_{a['kind']}{a['n_tokens']}"
+        assert load_projector(folder).cfg.kind == a["kind"]
+    assert (smoke_results / "03_sequence_recovery" / "recovery_histogram.png").exists()
