@@ -30,6 +30,8 @@ from recinterp.data.titles import match_key, normalize_title
     ("Land Before Time III: The Time of the Great Giving (1995) (V)", "Land Before Time III: The Time of the Great Giving"),
     ("CafÃ© au Lait (1993)", "Café au Lait"),  # Latin-1/UTF-8 mojibake repaired
     ("Half-Life 2: Episode One™", "Half-Life 2: Episode One"),
+    ("Mount &amp; Blade: Warband", "Mount & Blade: Warband"),
+    ("Command &amp; Conquer 3: Kane&#39;s Wrath", "Command & Conquer 3: Kane's Wrath"),
     ("Tom Clancy's Rainbow Six® Siege", "Tom Clancy's Rainbow Six Siege"),
     ("  C++   Quest  ", "C++ Quest"),
     ("Theatre of the Absurd", "Theatre of the Absurd"),  # "The" inside a word is not an article

@@ -19,7 +19,7 @@ from .titles import normalize_title
 from .types import Catalogue, RecDataset, Split
 
 DATASETS = ("movielens", "steam")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: Steam titles HTML-unescaped
 __all__ = ["load_dataset", "build_dataset", "DATASETS", "RecDataset", "Split", "Catalogue", "normalize_title",
            "ChecksumError", "dataset_stats"]
 

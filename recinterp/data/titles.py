@@ -9,9 +9,11 @@ target the model was trained to emit is matched in exactly the form it was taugh
     normalize_title("Horseman on the Roof, The (Hussard sur le toit, Le) (1995)")
         -> "The Horseman on the Roof (Hussard sur le toit, Le)"
     normalize_title("Half-Life 2: Episode One™")    -> "Half-Life 2: Episode One"
+    normalize_title("Mount &amp; Blade: Warband")  -> "Mount & Blade: Warband"
 """
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 
@@ -41,7 +43,8 @@ def normalize_title(raw: str) -> str:
     """Readable title: no year, article in front, clean unicode and whitespace."""
     if not isinstance(raw, str):
         raise TypeError(f"title must be a string, got {type(raw).__name__}")
-    t = unicodedata.normalize("NFC", fix_encoding(raw)).translate(_MARKS)
+    # Steam names arrive HTML-escaped ("Command &amp; Conquer"); MovieLens titles never hold "&...;".
+    t = unicodedata.normalize("NFC", html.unescape(fix_encoding(raw))).translate(_MARKS)
     t = " ".join(t.split())
     t = _TRAILING_YEAR.sub("", t)
     m = _TRAILING_ARTICLE.match(t)
