@@ -97,6 +97,8 @@ def _bars_with_ci(ax, df, x, hue, y="mean", lo="lo", hi="hi", order=None, hue_or
         ax.errorbar(pos, sub[y], yerr=err, fmt="none", ecolor="black", capsize=2, lw=0.8)
     ax.set_xticks(range(len(order)))
     ax.set_xticklabels(order, rotation=20, ha="right")
+    if (df[y].dropna() >= 0).all():  # shares and rates: keep the axis at 0 even when every bar is 0
+        ax.set_ylim(bottom=0)
 
 
 def plot_recommenders(table):
