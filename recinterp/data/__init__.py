@@ -33,8 +33,6 @@ def _check_name(name: str) -> str:
 def build_dataset(name: str, data_dir: str | os.PathLike = "data", llara_dir: str | os.PathLike | None = None,
                   steam_meta: str | os.PathLike | None = None) -> tuple[RecDataset, dict]:
     """Build from source files (no cache): the dataset and its statistics."""
-    import pandas as pd
-
     from .llara import read_pickle_rows
 
     _check_name(name)
@@ -42,26 +40,24 @@ def build_dataset(name: str, data_dir: str | os.PathLike = "data", llara_dir: st
     raw_llara = data_dir / "raw" / "llara"
 
     def official(fname, required=True):
-        p = fetch.llara_file(name, fname, llara_dir, raw_llara, required=required)
-        return p
+        return fetch.llara_file(name, fname, llara_dir, raw_llara, required=required)
 
+    def official_rows(fname, required=True):
+        path = official(fname, required)
+        return read_pickle_rows(path) if path else None
+
+    val, test = official_rows("Val_data.df"), official_rows("Test_data.df")
     if name == "movielens":
         from . import movielens
 
         raw, source = fetch.fetch_ml100k(data_dir / "raw")
-        val = read_pickle_rows(official("Val_data.df"))
-        test = read_pickle_rows(official("Test_data.df"))
-        extract = official("train_data.df100", required=False)
-        u_item = official("u.item", required=False)
-        parts = movielens.build(raw, val, test, u_item, read_pickle_rows(extract) if extract else None, source)
+        parts = movielens.build(raw, val, test, official("u.item", required=False),
+                                official_rows("train_data.df100", required=False), source)
     else:
         from . import steam
 
-        val = read_pickle_rows(official("Val_data.df"))
-        test = read_pickle_rows(official("Test_data.df"))
-        sample = official("train_data.df1000", required=False)
         meta = fetch.steam_meta_file(data_dir / "raw" / "steam_meta", steam_meta)
-        parts = steam.build(val, test, read_pickle_rows(sample) if sample else None, official("id2name.txt"), meta)
+        parts = steam.build(val, test, official_rows("train_data.df1000", required=False), official("id2name.txt"), meta)
     stats = parts.pop("stats")
     ds = RecDataset(name=name, **parts)
     stats.update(dataset_stats(ds))
