@@ -92,6 +92,9 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
 
     out_dir = results / nb_path.stem
     stamp = out_dir / "done.json"
+    declared = declared_parameters(nb_path)
+    # only parameters this notebook declares reach it (and its fingerprint)
+    extra_params = {k: v for k, v in (extra_params or {}).items() if k in declared}
     fp = fingerprint(nb_path, preset, extra_params, upstream_fingerprint(nb_path, results))
     if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fp \
             and (out_dir / "metrics.json").exists():
@@ -99,8 +102,7 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
         return json.loads(stamp.read_text())
     values = {"preset": preset, "output_dir": str(out_dir), "results_dir": str(results),
               "checkpoint_dir": str(results / "checkpoints")}
-    params = {k: values[k] for k in declared_parameters(nb_path) if k in values}
-    params.update(extra_params or {})
+    params = {k: v for k, v in {**values, **extra_params}.items() if k in declared}
     log(f"[run ] {nb_path.name} -> {out_dir}  (preset={preset})")
     t0 = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -133,8 +135,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     timings = {}
     for nb in nbs:
-        params = {k: v for k, v in extra.items() if k in declared_parameters(nb)}
-        timings[nb.name] = run_notebook(nb, a.preset, results, a.force, extra_params=params)["seconds"]
+        timings[nb.name] = run_notebook(nb, a.preset, results, a.force, extra_params=extra)["seconds"]
     write_json_atomic(results / "timings.json", timings)
     print(f"\nAll {len(nbs)} notebooks done in {time.time() - t0:.0f} s. Outputs: {results}")
     for nb in nbs:
