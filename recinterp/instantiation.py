@@ -13,6 +13,8 @@ falls out of both, as it does in the data's sliding windows.
 """
 from __future__ import annotations
 
+import re
+
 import torch
 
 from .models import SeqEncoder
@@ -93,9 +95,31 @@ def name_items(interp, enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, i
     return interp.generate(examples, max_new_tokens=max_new_tokens, batch_size=batch_size, control=control)
 
 
+# A quoted span ("...", “...”, «...») is the title when the answer wraps it in a sentence.
+_QUOTED = re.compile(r'["\u201c\u00ab]([^"\u201d\u00bb\n]{1,150})["\u201d\u00bb]')
+# "The movie is X", "The game behind the history update is X", "It's X": a lead-in naming the kind of item.
+_LEAD_IN = re.compile(r"^(?:(?:the|this|that)\s+(?:\w+\s+){0,3}?(?:movie|film|game|item|title|answer)\b[^.\"]{0,50}?"
+                      r"\b(?:is|was|would be)|it(?:'s| is))\s+", re.IGNORECASE)
+# Where an unquoted title ends: the first sentence break, dash or "by <someone>" after it.
+_TAIL = re.compile(r"\.\s|\.$|\s[-\u2013\u2014]\s|,\s(?:a|an|the)\s|\sby\s")
+
+
 def first_title(answer: str) -> str:
-    """The first title of an answer (the adapter was trained to answer with one title)."""
+    """The title an answer names: the adapter was trained to answer with titles alone, but a
+    held-out phrasing often gets a sentence ("The movie is "Heat" - a 1995 film ..."), whose
+    wrapper must not count as part of the title (it would make every answer "novel").
+
+    First line; a quoted span if there is one; else the text after a short lead-in
+    ("The movie is ..."), cut at the first sentence break, dash or " by "; else the first
+    ``; ``-separated title.
+    """
     from .prompts import TITLE_SEP
 
-    line = answer.strip().splitlines()[0] if answer.strip() else ""
-    return line.split(TITLE_SEP)[0].strip().strip('"').strip()
+    line = answer.strip().splitlines()[0].strip() if answer.strip() else ""
+    quoted = _QUOTED.search(line)
+    if quoted:
+        return quoted.group(1).strip()
+    rest = _LEAD_IN.sub("", line, count=1)
+    if rest != line:
+        rest = _TAIL.split(rest, maxsplit=1)[0]
+    return rest.split(TITLE_SEP)[0].strip().strip('"').strip()

@@ -83,3 +83,23 @@ def test_candidates_and_naming_end_to_end_on_tiny_models():
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
     assert out == name_items(interp, enc, ids, lens, items["random"], titles, max_new_tokens=3)
     assert first_title("  Heat; Casino\nmore") == "Heat" and first_title("") == ""
+
+
+@pytest.mark.parametrize("answer, title", [
+    ("  Heat; Casino\nmore", "Heat"),  # the trained format: titles joined by "; "
+    ("", ""),
+    ('The movie is "The Night of the Abyss" - a 2015 film directed by', "The Night of the Abyss"),  # quoted span
+    ("The movie behind the history update is \u201cThe Last Lion\u201d by someone", "The Last Lion"),
+    ("The movie is The Night Circus.", "The Night Circus"),  # lead-in, sentence end
+    ("The added movie is Heat (1995) by Michael Mann", "Heat (1995)"),  # lead-in, " by " ends the title
+    ("The game behind the history update is Outland - a platformer", "Outland"),
+    ("It's Toy Story", "Toy Story"),
+    # no lead-in naming an item kind: the line is kept whole (titles may hold "is", "...", " - ", " by ")
+    ("The Matrix is a film", "The Matrix is a film"),
+    ("When Harry Met Sally...", "When Harry Met Sally..."),
+    ("Star Wars - Episode IV", "Star Wars - Episode IV"),
+])
+def test_first_title_takes_the_title_out_of_a_sentence(answer, title):
+    from recinterp.instantiation import first_title
+
+    assert first_title(answer) == title
