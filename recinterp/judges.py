@@ -47,11 +47,14 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
 from .metrics import summarize
+
+if TYPE_CHECKING:  # torch is imported where the local judge runs, so the HTTP judge works without it
+    import torch
 
 CHOICES = ("A", "B", "tie", "none")
 
@@ -298,7 +301,7 @@ class LocalLLMJudge:
             mask[r, T - len(s):] = 1
         return input_ids.to(device), mask.to(device)
 
-    def letter_logprobs(self, queries: Sequence[tuple]) -> "torch.Tensor":
+    def letter_logprobs(self, queries: Sequence[tuple]) -> torch.Tensor:
         """(N, 2) log P(first answer token = A-letter), log P(= B-letter) (variants summed)."""
         import torch
 
