@@ -17,7 +17,10 @@ import re
 
 import torch
 
+from .cases import Cases, make_examples
 from .models import SeqEncoder
+from .prompts import TITLE_SEP
+from .tasks.residual import residual_features
 
 
 def trim_full(enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,9 +84,6 @@ def name_items(interp, enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, i
     The residual features are built exactly as task 2 builds them (``residual_features``),
     so the task-2 adapter reads them in distribution whenever the item is a real one.
     """
-    from .tasks.common import Cases, make_examples
-    from .tasks.residual import residual_features
-
     h_b, l_b, h_a, l_a = residual_states(enc, ids, lens, items["emb"])
     feats = residual_features(h_b.float(), l_b, h_a.float(), l_a, input, positions)
     ids_b, _ = trim_full(enc, ids, lens)
@@ -113,8 +113,6 @@ def first_title(answer: str) -> str:
     ("The movie is ..."), cut at the first sentence break, dash or " by "; else the first
     ``; ``-separated title.
     """
-    from .prompts import TITLE_SEP
-
     line = answer.strip().splitlines()[0].strip() if answer.strip() else ""
     quoted = _QUOTED.search(line)
     if quoted:

@@ -29,18 +29,14 @@ paired differences against the controls.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from recinterp.cases import Cases, make_examples
 from recinterp.metrics import paired_bootstrap_diff, summarize
 from recinterp.prompts import TITLE_SEP
-
-if TYPE_CHECKING:  # tasks import this module; import them lazily to avoid a cycle
-    from recinterp.tasks.common import Cases
 
 SAMPLERS = ("random", "own", "popular")
 CONTROLS = ("shuffled", "zero")
@@ -191,8 +187,6 @@ def llm_ranking(interp, cases: Cases, titles: list[str], candidates: torch.Tenso
     -> {"model": {...}, "shuffled": {...}, "zero": {...}, "model_vs_shuffled": {...}, ...,
         "n": N, "n_candidates": C, "reduce": reduce}
     """
-    from recinterp.tasks.common import make_examples
-
     unknown = set(controls) - set(CONTROLS)
     if unknown:
         raise ValueError(f"unknown control(s) {sorted(unknown)}: choose from {CONTROLS}")

@@ -28,7 +28,7 @@ import torch
 
 from recinterp.llm import check_frozen
 from recinterp.projector import load_projector
-from recinterp.tasks.common import Cases, check_titles, make_examples
+from recinterp.cases import Cases, check_titles, make_examples
 
 CKPT = "checkpoint"
 FINAL = "adapter"

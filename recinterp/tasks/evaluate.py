@@ -25,7 +25,7 @@ import torch
 from recinterp import probes
 from recinterp.metrics import paired_bootstrap_diff, summarize
 from recinterp.prompts import TITLE_SEP
-from recinterp.tasks.common import Cases, check_titles, make_examples
+from recinterp.cases import Cases, check_titles, make_examples
 
 GEN_CONTROLS = ("shuffled", "zero", "popularity")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from recinterp.tasks.common import Cases
+from recinterp.cases import Cases
 
 
 @torch.no_grad()

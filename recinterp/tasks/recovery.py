@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import torch
 
-from recinterp.tasks.common import Cases
+from recinterp.cases import INPUTS, Cases
 
 
 @torch.no_grad()
 def recovery_cases(enc, split, input: str = "all", dataset: str = "", split_name: str = "",
                    batch_size: int = 2048) -> Cases:
-    if input not in ("all", "last"):
-        raise ValueError(f"unknown recovery input {input!r}: choose 'all' or 'last'")
+    if input not in INPUTS["recovery"]:
+        raise ValueError(f"unknown recovery input {input!r}: choose one of {INPUTS['recovery']}")
     if len(split) == 0:
         raise ValueError("recovery_cases needs a non-empty split")
     enc.eval()

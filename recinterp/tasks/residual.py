@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from recinterp.tasks.common import Cases
-
-RESIDUAL_INPUTS = ("pair", "diff", "two_slots")
+from recinterp.cases import INPUTS, Cases
 
 
 def _last(h: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
@@ -30,8 +28,8 @@ def _last(h: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
 def residual_features(h_before: torch.Tensor, lens_before: torch.Tensor, h_after: torch.Tensor,
                       lens_after: torch.Tensor, input: str = "pair", positions: str = "last") -> torch.Tensor:
     """(N, L, d) states before/after -> adapter features (N, S, P, d_in)."""
-    if input not in RESIDUAL_INPUTS:
-        raise ValueError(f"unknown residual input {input!r}: choose one of {RESIDUAL_INPUTS}")
+    if input not in INPUTS["residual"]:
+        raise ValueError(f"unknown residual input {input!r}: choose one of {INPUTS['residual']}")
     if positions == "last":
         hb, ha = _last(h_before, lens_before)[:, None], _last(h_after, lens_after)[:, None]  # (N, 1, d)
     elif positions == "all":

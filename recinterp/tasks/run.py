@@ -19,7 +19,7 @@ import torch
 from recinterp import probes
 from recinterp.interpreter import Interpreter
 from recinterp.projector import build_projector, init_from, load_projector
-from recinterp.tasks.common import Cases, cached
+from recinterp.cases import Cases, cached
 from recinterp.tasks.evaluate import evaluate_item, evaluate_recovery, evaluate_residual
 from recinterp.tasks.item import item_cases
 from recinterp.tasks.recovery import recovery_cases

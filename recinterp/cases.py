@@ -1,10 +1,13 @@
-"""What every task shares: the cached cases, and turning cases into LLM examples.
+"""Cases: what every task, the trainer and the probes share.
 
 A task is a set of :class:`Cases`: per case, the frozen encoder's states that the
 adapter reads (computed once, cached on disk), the true answer as item ids, and the
 items visible in the input (own-sequence distractors for the probes).
 ``make_examples`` adds the prompt (a training paraphrase or a held-out phrasing) and
 the target text built from the normalised titles.
+
+``INPUTS`` is the one table of every task's inputs (how its features are made):
+``recinterp.tasks`` builds the features, ``recinterp.prompts`` holds the phrasings.
 """
 from __future__ import annotations
 
@@ -18,10 +21,12 @@ from pathlib import Path
 import torch
 
 from recinterp import prompts as P
+from recinterp.config import write_json_atomic
 from recinterp.interpreter import Example
 from recinterp.llm import SLOT_TOKEN
 
 TASKS = ("item", "recovery", "residual")
+# task -> the inputs it can read; the first is the default (see recinterp.tasks.recovery / .residual)
 INPUTS = {"item": ("item",), "recovery": ("all", "last"), "residual": ("pair", "diff", "two_slots")}
 
 
@@ -50,17 +55,10 @@ class Cases:
     def __len__(self) -> int:
         return int(self.features.shape[0])
 
-    @property
-    def slots(self) -> tuple[str, ...]:
-        return prompts_for(self).slots
-
     def subset(self, idx) -> "Cases":
         idx = torch.as_tensor(idx, dtype=torch.long)
         return Cases(self.task, self.input, self.features[idx], self.answers[idx], self.context[idx],
                      {k: v[idx] for k, v in self.states.items()}, dict(self.meta))
-
-    def n_answers(self) -> torch.Tensor:
-        return (self.answers >= 0).sum(1)
 
     # -- cache on disk (safetensors + JSON, no pickles) -------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
@@ -73,7 +71,6 @@ class Cases:
         tmp = folder / "cases.safetensors.tmp"
         save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp))
         os.replace(tmp, folder / "cases.safetensors")
-        from recinterp.config import write_json_atomic
         write_json_atomic(folder / "cases.json", {"task": self.task, "input": self.input, "meta": self.meta})
         return folder
 
