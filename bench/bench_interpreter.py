@@ -28,10 +28,11 @@ import torch
 import torch.nn.functional as F
 
 from recinterp.config import write_json_atomic
-from recinterp.interpreter import IGNORE, Example, Interpreter
+from recinterp.collator import IGNORE, Example
+from recinterp.interpreter import Interpreter
 from recinterp.llm import check_frozen, load_llm, tiny_llm
 from recinterp.projector import build_projector
-from recinterp.tasks import Cases, make_examples
+from recinterp.cases import Cases, make_examples
 
 TITLES = ["The Usual Suspects", "Toy Story", "Heat", "Twelve Monkeys", "Dead Man Walking", "Il Postino",
           "The Godfather", "Star Wars", "Fargo", "Contact", "Scream", "Liar Liar", "Air Force One",
@@ -81,14 +82,14 @@ def main(argv=None) -> dict:
 
     def step():
         ex = make_examples(cases, range(B), TITLES, llm, a.n_tokens, phase="train", seed=0)
-        batch = interp.collate(ex)
+        batch = interp.collator(ex)
         loss = interp(batch)
         loss.backward()
         check_frozen(llm.model)
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    batch = interp.collate(make_examples(cases, range(B), TITLES, llm, a.n_tokens, phase="train", seed=0)).to(llm.device)
+    batch = interp.collator(make_examples(cases, range(B), TITLES, llm, a.n_tokens, phase="train", seed=0)).to(llm.device)
     ids = batch.input_ids.masked_fill(batch.slot_mask, llm.pad_token_id)
     emb_layer, dec, head = llm.model.get_input_embeddings(), llm.model.get_decoder(), llm.model.get_output_embeddings()
 

@@ -22,7 +22,7 @@ import torch
 
 from recinterp import prompts as P
 from recinterp.config import write_json_atomic
-from recinterp.interpreter import Example
+from recinterp.collator import Example
 from recinterp.llm import SLOT_TOKEN
 
 TASKS = ("item", "recovery", "residual")

@@ -1,7 +1,7 @@
 """The splice model: a frozen LLM reading soft tokens made by a trainable adapter.
 
     interp = Interpreter(llm, projector)
-    batch = interp.collate([Example(prompt, features, target), ...])   # tokenise once per batch
+    batch = interp.collator([Example(prompt, features, target), ...])  # recinterp.collator tokenises
     loss = interp(batch)                                               # next-token loss on the target only
     scores = interp.score_candidates(examples, candidates)             # (N, C) log-likelihoods
     texts = interp.generate(examples)                                  # batched greedy decoding
@@ -22,68 +22,27 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from recinterp.collator import IGNORE, Batch, Collator, Example, pad
 from recinterp.llm import FrozenLLM
 from recinterp.projector import Projector
 
-IGNORE = -100
 CONTROLS = (None, "zero")  # "shuffled" is a property of the features given, see recinterp.probes
 
 
-@dataclass
-class Example:
-    prompt: str  # full prompt text: chat template applied, placeholders expanded into slot tokens
-    features: torch.Tensor  # (S, P, d_in): what the adapter reads for each of the S placeholders
-    target: str = ""  # answer text (training, likelihood); "" for generation
-
-
-@dataclass
-class Batch:
-    input_ids: torch.Tensor  # (B, T) int64, slots hold the slot-token id
-    attention_mask: torch.Tensor  # (B, T) int64, 0 at padding
-    position_ids: torch.Tensor  # (B, T) int64, counted from each row's first real token
-    labels: torch.Tensor  # (B, T) int64, IGNORE except at target tokens
-    slot_mask: torch.Tensor  # (B, T) bool, True at reserved positions
-    features: torch.Tensor  # (B, S, P, d_in) float
-
-    def to(self, device) -> "Batch":
-        return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.position_ids,
-                                               self.labels, self.slot_mask, self.features)))
-
-    def __len__(self) -> int:
-        return int(self.input_ids.shape[0])
-
-
-def _pad(rows: list[list[int]], value: int, side: str) -> torch.Tensor:
-    T = max(len(r) for r in rows)
-    if side == "right":
-        out = [r + [value] * (T - len(r)) for r in rows]
-    elif side == "left":
-        out = [[value] * (T - len(r)) + r for r in rows]
-    else:
-        raise ValueError(f"padding side must be 'left' or 'right', got {side!r}")
-    return torch.tensor(out, dtype=torch.long)
-
-
-def positions(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Position ids that ignore left padding: 0 at each row's first real token."""
-    return (attention_mask.cumsum(1) - 1).clamp(min=0)
-
-
 class Interpreter(nn.Module):
-    def __init__(self, llm: FrozenLLM, projector: Projector, max_target_tokens: int | None = 32):
+    def __init__(self, llm: FrozenLLM, projector: Projector, max_target_tokens: int | None = 32,
+                 collator: Collator | None = None):
         super().__init__()
         if projector.cfg.d_llm != llm.hidden_size:
             raise ValueError(f"adapter outputs width {projector.cfg.d_llm} but {llm.name} has hidden size {llm.hidden_size}")
         object.__setattr__(self, "llm", llm)  # a plain attribute: not a submodule, never in parameters()
         self.projector = projector
-        self.max_target_tokens = max_target_tokens
-        self._prompt_ids: dict[str, list[int]] = {}  # prompts repeat (a few templates): tokenise each once
+        # scoring and generation tokenise through it; training brings its own (recinterp.train_adapter)
+        self.collator = collator or Collator(llm, max_target_tokens)
         dec = llm.model.get_decoder()
         self._cache_kw = "cache" if "cache" in inspect.signature(dec.forward).parameters else "past_key_values"
 
@@ -99,43 +58,6 @@ class Interpreter(nn.Module):
     @property
     def n_tokens(self) -> int:
         return self.adapter.cfg.n_tokens
-
-    # -- collation (outside forward) --------------------------------------------------------
-    def _tokenize_prompt(self, text: str) -> list[int]:
-        ids = self._prompt_ids.get(text)
-        if ids is None:
-            # A chat template writes its own special tokens; a bare prompt gets the tokenizer's (BOS).
-            ids = self.llm.tokenizer(text, add_special_tokens=not self.llm.chat)["input_ids"]
-            if len(self._prompt_ids) < 10_000:
-                self._prompt_ids[text] = ids
-        return ids
-
-    def tokenize_targets(self, texts: list[str], eos: bool = True) -> list[list[int]]:
-        """Answer ids (+ EOS), truncated to ``max_target_tokens`` (the authors: 32)."""
-        rows = self.llm.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
-        rows = [r + [self.llm.eos_token_id] if eos else r for r in rows]
-        if self.max_target_tokens:
-            rows = [r[: self.max_target_tokens] for r in rows]
-        return rows
-
-    def collate(self, examples: list[Example], side: str = "right", targets: bool = True) -> Batch:
-        """Tokenise a batch once: prompt (+ target), padding, labels, slot mask, stacked features."""
-        if not examples:
-            raise ValueError("empty batch")
-        if targets and any(not e.target for e in examples):
-            raise ValueError("every example needs a target text when targets=True")
-        prompts = [self._tokenize_prompt(e.prompt) for e in examples]
-        answers = self.tokenize_targets([e.target for e in examples]) if targets else [[] for _ in examples]
-        ids = _pad([p + a for p, a in zip(prompts, answers)], self.llm.pad_token_id, side)
-        attn = _pad([[1] * (len(p) + len(a)) for p, a in zip(prompts, answers)], 0, side)
-        labels = _pad([[IGNORE] * len(p) + a for p, a in zip(prompts, answers)], IGNORE, side)
-        shapes = {tuple(e.features.shape) for e in examples}
-        if len(shapes) != 1:
-            raise ValueError(f"all examples of a batch need features of one shape, got {sorted(shapes)}")
-        feats = torch.stack([e.features for e in examples]).float()
-        if feats.dim() != 4:
-            raise ValueError(f"features must be (S, P, d_in) per example, got {tuple(feats.shape[1:])}")
-        return Batch(ids, attn, positions(attn), labels, ids == self.llm.slot_token_id, feats)
 
     # -- splicing --------------------------------------------------------------------------
     def soft_tokens(self, features: torch.Tensor, control: str | None = None) -> torch.Tensor:
@@ -212,7 +134,7 @@ class Interpreter(nn.Module):
         if C == 0 or any(len(c) != C for c in candidates):
             raise ValueError("every example needs the same, non-zero number of candidates")
         uniq = sorted({c for cs in candidates for c in cs})
-        tok = dict(zip(uniq, self.tokenize_targets(uniq, eos=eos)))
+        tok = dict(zip(uniq, self.collator.tokenize_targets(uniq, eos=eos)))
         if any(len(v) == 0 for v in tok.values()):
             raise ValueError("a candidate tokenised to nothing (empty title?)")
         out = torch.empty(len(examples), C)
@@ -222,10 +144,10 @@ class Interpreter(nn.Module):
         for s in range(0, len(examples), step):
             ex, cands = examples[s: s + step], candidates[s: s + step]
             b = len(ex)
-            batch = self.collate(ex, side="left", targets=False).to(self.device)
+            batch = self.collator(ex, side="left", targets=False).to(self.device)
             embeds = self.embed_batch(batch, control)
-            cid = _pad([tok[c] for cs in cands for c in cs], self.llm.pad_token_id, "right").to(self.device)  # (b*C, Tc)
-            cmask = _pad([[1] * len(tok[c]) for cs in cands for c in cs], 0, "right").to(self.device)
+            cid = pad([tok[c] for cs in cands for c in cs], self.llm.pad_token_id, "right").to(self.device)  # (b*C, Tc)
+            cmask = pad([[1] * len(tok[c]) for cs in cands for c in cs], 0, "right").to(self.device)
             with self.llm.autocast():
                 h_p, cache = self._decoder(embeds, batch.attention_mask, batch.position_ids, use_cache=True)
                 cache.batch_repeat_interleave(C)
@@ -258,7 +180,7 @@ class Interpreter(nn.Module):
                               eos_token_id=self.llm.eos_token_id, bos_token_id=self.llm.tokenizer.bos_token_id)
         texts: list[str] = []
         for s in range(0, len(examples), batch_size):
-            batch = self.collate(examples[s: s + batch_size], side="left", targets=False).to(self.device)
+            batch = self.collator(examples[s: s + batch_size], side="left", targets=False).to(self.device)
             embeds = self.embed_batch(batch, control)
             with self.llm.autocast(), warnings.catch_warnings():
                 # penalising only the generated tokens (not the prompt) is what we want here

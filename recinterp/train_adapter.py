@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from recinterp.collator import Collator
 from recinterp.llm import check_frozen
 from recinterp.projector import load_projector
 from recinterp.cases import Cases, check_titles, make_examples
@@ -116,7 +117,7 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
     torch.manual_seed(cfg.seed)
     interp.llm.to(acc.device)
     check_frozen(interp.llm.model)
-    interp.max_target_tokens = cfg.max_target_tokens
+    collate = Collator(interp.llm, cfg.max_target_tokens)  # the training targets' truncation is a training setting
     base = interp.projector.float()
     opt = torch.optim.AdamW(base.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -157,7 +158,7 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
                 idx = order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
                 examples = make_examples(cases, idx, titles, interp.llm, interp.n_tokens, phase="train",
                                          seed=cfg.seed, epoch=epoch, target_order=cfg.target_order)
-                batch = interp.collate(examples)  # tokenised here, once, outside forward
+                batch = collate(examples)  # tokenised here, once, outside forward
                 sync = a == cfg.grad_accum - 1
                 ctx = acc.no_sync(proj) if not sync and acc.num_processes > 1 else contextlib.nullcontext()
                 with ctx:
@@ -210,8 +211,8 @@ def eval_loss(interp, cases: Cases, titles: list[str], batch_size: int = 32, pha
     for s in range(0, len(cases), batch_size):
         ex = make_examples(cases, range(s, min(s + batch_size, len(cases))), titles, interp.llm, interp.n_tokens,
                            phase=phase, seed=seed, target_order=target_order)
-        batch = interp.collate(ex)
-        n = int((batch.labels[:, 1:] != -100).sum())
+        batch = interp.collator(ex)
+        n = batch.n_target_tokens()
         total += float(interp(batch, control=control)) * n
         count += n
     return total / max(count, 1)

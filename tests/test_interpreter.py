@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from recinterp import prompts as P
-from recinterp.interpreter import IGNORE, Example, Interpreter
+from recinterp.collator import IGNORE, Collator, Example
+from recinterp.interpreter import Interpreter
 from recinterp.llm import SLOT_TOKEN, tiny_llm
 from recinterp.projector import build_projector
 
@@ -30,7 +31,7 @@ def examples(llm, k=2, targets=("Heat", "Toy Story 2"), d_in=4, tp=P.RESIDUAL_TW
 def test_splice_puts_the_adapter_output_exactly_at_the_reserved_positions(llm):
     interp = make(llm)
     ex = examples(llm)
-    batch = interp.collate(ex)
+    batch = interp.collator(ex)
     soft = interp.soft_tokens(batch.features)  # (B, 2 slots * 2 tokens, d)
     emb = interp.splice(batch.input_ids, batch.slot_mask, soft)
     table = llm.model.get_input_embeddings().weight
@@ -48,7 +49,7 @@ def test_splice_puts_the_adapter_output_exactly_at_the_reserved_positions(llm):
 def test_count_mismatch_raises(llm):
     interp = make(llm, k=2)
     ex = examples(llm, k=3)  # prompt built with 3 slots per placeholder, adapter gives 2
-    batch = interp.collate(ex)
+    batch = interp.collator(ex)
     with pytest.raises(ValueError, match="count mismatch"):
         interp(batch)
     with pytest.raises(ValueError, match="count mismatch"):
@@ -60,13 +61,13 @@ def test_features_of_different_shapes_raise(llm):
     ex = examples(llm)
     ex[1].features = torch.randn(1, 1, 4)
     with pytest.raises(ValueError, match="one shape"):
-        interp.collate(ex)
+        interp.collator(ex)
 
 
 def test_labels_cover_only_the_target_tokens(llm):
     interp = make(llm)
     ex = examples(llm)
-    batch = interp.collate(ex)  # right padding
+    batch = interp.collator(ex)  # right padding
     tok = llm.tokenizer
     for b, e in enumerate(ex):
         lab = batch.labels[b]
@@ -79,17 +80,16 @@ def test_labels_cover_only_the_target_tokens(llm):
     assert not batch.slot_mask[batch.labels != IGNORE].any()
 
 
-def test_targets_are_truncated(llm):
-    interp = make(llm)
-    interp.max_target_tokens = 5
-    batch = interp.collate(examples(llm, targets=("A very long title indeed", "B")))
-    assert (batch.labels != IGNORE).sum(1).tolist() == [5, 2]
+def test_targets_are_truncated_by_the_collator(llm):
+    batch = Collator(llm, max_target_tokens=5)(examples(llm, targets=("A very long title indeed", "B")))
+    assert (batch.labels != IGNORE).sum(1).tolist() == [5, 2]  # 5 of the long title's tokens + EOS; "B" + EOS
+    assert batch.n_target_tokens() == 7
 
 
 def test_left_and_right_padding_give_the_same_loss(llm):
     interp = make(llm)
     ex = examples(llm)
-    right, left = interp.collate(ex, side="right"), interp.collate(ex, side="left")
+    right, left = interp.collator(ex, side="right"), interp.collator(ex, side="left")
     assert left.attention_mask[:, 0].tolist() != [1, 1]
     assert torch.allclose(interp(right), interp(left), atol=1e-5)
     assert torch.allclose(interp.target_logprobs(right), interp.target_logprobs(left), atol=1e-4)
@@ -97,7 +97,7 @@ def test_left_and_right_padding_give_the_same_loss(llm):
 
 def test_loss_reaches_only_the_adapter(llm):
     interp = make(llm)
-    loss = interp(interp.collate(examples(llm)))
+    loss = interp(interp.collator(examples(llm)))
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in interp.projector.parameters())
     assert all(p.grad is None for p in llm.model.parameters())
@@ -106,7 +106,7 @@ def test_loss_reaches_only_the_adapter(llm):
 
 def test_zero_control_changes_the_soft_tokens_only(llm):
     interp = make(llm)
-    batch = interp.collate(examples(llm))
+    batch = interp.collator(examples(llm))
     soft = interp.soft_tokens(batch.features, control="zero")
     assert soft.abs().sum() == 0 and soft.shape == interp.soft_tokens(batch.features).shape
     with pytest.raises(ValueError, match="unknown control"):
@@ -119,7 +119,7 @@ def test_cached_candidate_scores_equal_full_forward_scores(llm):
     cands = [["Heat", "Toy Story 2", "M"], ["M", "Heat", "Casablanca"], ["Heat", "Heat 2", "Up"]]
     fast = interp.score_candidates([Example(e.prompt, e.features) for e in ex], cands, max_pairs=4)
     for c in range(3):
-        full = interp.target_logprobs(interp.collate([Example(e.prompt, e.features, cs[c]) for e, cs in zip(ex, cands)]))
+        full = interp.target_logprobs(interp.collator([Example(e.prompt, e.features, cs[c]) for e, cs in zip(ex, cands)]))
         assert torch.allclose(fast[:, c], full, atol=1e-4)
     mean = interp.score_candidates([Example(e.prompt, e.features) for e in ex], cands, reduce="mean")
     n_tok = torch.tensor([[len(llm.tokenizer(c)["input_ids"]) + 1 for c in cs] for cs in cands], dtype=torch.float)
@@ -136,7 +136,7 @@ def test_scorer_ranks_the_true_title_first_on_an_obvious_case(llm):
     titles = ["apple", "zebra", "mango", "kiwi"]
     prompt = P.build_prompt(llm.tokenizer, P.ITEM.eval[0], P.ITEM.slots, 2, SLOT_TOKEN)
     feats = 3 * torch.eye(4)[:, None, None, :]
-    batch = interp.collate([Example(prompt, feats[i], titles[i]) for i in range(4)])
+    batch = interp.collator([Example(prompt, feats[i], titles[i]) for i in range(4)])
     opt = torch.optim.Adam(interp.projector.parameters(), lr=0.1)
     for _ in range(150):
         opt.zero_grad()
@@ -151,7 +151,7 @@ def test_scorer_ranks_the_true_title_first_on_an_obvious_case(llm):
 def test_batched_left_padded_generation_equals_one_at_a_time(llm):
     interp = make(llm, k=2)
     ex = [Example(e.prompt, e.features) for e in examples(llm, targets=("a", "b", "c"))]
-    lens = {len(interp.collate([e], targets=False).input_ids[0]) for e in ex}
+    lens = {len(interp.collator([e], targets=False).input_ids[0]) for e in ex}
     assert len(lens) > 1  # the batch really is padded
     batched = interp.generate(ex, max_new_tokens=12, min_new_tokens=12)
     single = [interp.generate([e], max_new_tokens=12, min_new_tokens=12)[0] for e in ex]

@@ -47,6 +47,15 @@ def test_a_step_changes_the_adapter_and_nothing_else(setup):
     assert all(p.grad is None for p in llm.model.parameters()) and not llm.model.training
 
 
+def test_training_truncates_its_own_targets_and_leaves_the_interpreter_alone(setup):
+    _, cases, llm = setup
+    interp = new_interp(llm)
+    short = train_adapter(interp, cases, TITLES, TrainConfig(max_steps=1, batch_size=8, max_target_tokens=1),
+                          progress=False)
+    assert interp.collator.max_target_tokens == 32  # scoring keeps the interpreter's own setting
+    assert short["config"]["max_target_tokens"] == 1
+
+
 def test_an_unfrozen_llm_is_refused(setup):
     _, cases, llm = setup
     interp = new_interp(llm)
