@@ -30,9 +30,6 @@ from recinterp.collator import IGNORE, Batch, Collator, Example, pad
 from recinterp.llm import FrozenLLM
 from recinterp.projector import Projector
 
-CONTROLS = (None, "zero")  # "shuffled" is a property of the features given, see recinterp.probes
-
-
 class Interpreter(nn.Module):
     def __init__(self, llm: FrozenLLM, projector: Projector, max_target_tokens: int | None = 32,
                  collator: Collator | None = None):
@@ -62,8 +59,8 @@ class Interpreter(nn.Module):
     # -- splicing --------------------------------------------------------------------------
     def soft_tokens(self, features: torch.Tensor, control: str | None = None) -> torch.Tensor:
         """features (B, S, P, d_in) -> (B, S * n_tokens, d_llm), slot by slot."""
-        if control not in CONTROLS:
-            raise ValueError(f"unknown control {control!r}: choose one of {CONTROLS}")
+        if control not in (None, "zero"):  # "shuffled" is made from the features given (recinterp.controls)
+            raise ValueError(f"unknown control {control!r}: the interpreter applies None or 'zero'")
         B, S, P, d_in = features.shape
         soft = self.projector(features.reshape(B * S, P, d_in).to(self.device))  # (B*S, k, d_llm)
         soft = soft.reshape(B, S * self.n_tokens, -1)

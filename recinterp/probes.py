@@ -20,9 +20,9 @@ Candidate samplers (the distractors):
 - ``popular``  popularity-matched: items of nearly the same training popularity as a
                true answer, so "always say the popular title" does not win.
 
-Controls, always on the same cases and candidates: ``shuffled`` (features of another
-case: a derangement), ``zero`` (all soft tokens set to zero), the popularity ranking,
-and the encoder-space references (``residual_encoder_scores``; a fitted
+Controls (``recinterp.controls``), always on the same cases and candidates: ``shuffled``
+(features of another case: a derangement), ``zero`` (all soft tokens set to zero), the
+popularity ranking, and the encoder-space references (``residual_encoder_scores``; a fitted
 ``LinearReadout``), which say how much the representation itself holds.
 Every metric comes as per-case values + ``summarize`` (mean, bootstrap 95% CI, n) and
 paired differences against the controls.
@@ -34,25 +34,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from recinterp.cases import Cases, make_examples
-from recinterp.metrics import paired_bootstrap_diff, summarize
+from recinterp.cases import Cases
+from recinterp.controls import CONTROLS, paired_differences, run_conditions
+from recinterp.metrics import summarize
 from recinterp.prompts import TITLE_SEP
 
 SAMPLERS = ("random", "own", "popular")
-CONTROLS = ("shuffled", "zero")
 KS = (1, 5)
 
 
 # -- candidates ---------------------------------------------------------------------------
-def item_popularity(seqs: torch.Tensor, lens: torch.Tensor, n_items: int, nxt: torch.Tensor | None = None) -> np.ndarray:
-    """(n_items,) interaction counts in a split (valid positions of the windows, + next items)."""
-    valid = torch.arange(seqs.shape[1])[None, :] < lens[:, None]
-    ids = seqs[valid]
-    if nxt is not None:
-        ids = torch.cat([ids, nxt.reshape(-1)])
-    return np.bincount(ids.cpu().numpy(), minlength=n_items + 1)[:n_items].astype(float)
-
-
 def sample_candidates(cases: Cases, n_distractors: int, kind: str = "random", n_items: int | None = None,
                       popularity: np.ndarray | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """-> (candidates (N, A + M) item ids, n_true (N,), info).
@@ -116,15 +107,6 @@ def _spiral():
         k += 1
 
 
-def derangement(n: int, seed: int = 0) -> np.ndarray:
-    """A permutation with no fixed point: case i gets the features of case perm[i] != i."""
-    if n < 2:
-        raise ValueError("the shuffled control needs at least 2 cases")
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)
-    return np.roll(perm, 1)[np.argsort(perm)]  # maps perm[j] -> perm[j-1]: a single n-cycle
-
-
 # -- ranks and metrics ------------------------------------------------------------------
 def true_ranks(scores: torch.Tensor, n_true: torch.Tensor, A: int) -> np.ndarray:
     """(N, A) rank of each true answer among itself + the M distractors (1 = best; ties count
@@ -148,15 +130,6 @@ def per_case(ranks: np.ndarray, ks=KS) -> dict[str, np.ndarray]:
 
 def summary(metrics: dict[str, np.ndarray]) -> dict[str, dict]:
     return {k: summarize(v) for k, v in metrics.items()}
-
-
-def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Paired difference a - b per metric on the same cases: {mean, lo, hi}."""
-    out = {}
-    for k in a:
-        m, lo, hi = paired_bootstrap_diff(a[k], b[k])
-        out[k] = {"mean": m, "lo": lo, "hi": hi}
-    return out
 
 
 def scored(scores: torch.Tensor, n_true: torch.Tensor, A: int) -> dict:
@@ -187,35 +160,21 @@ def llm_ranking(interp, cases: Cases, titles: list[str], candidates: torch.Tenso
     -> {"model": {...}, "shuffled": {...}, "zero": {...}, "model_vs_shuffled": {...}, ...,
         "n": N, "n_candidates": C, "reduce": reduce}
     """
-    unknown = set(controls) - set(CONTROLS)
-    if unknown:
-        raise ValueError(f"unknown control(s) {sorted(unknown)}: choose from {CONTROLS}")
-    N, A = len(cases), cases.answers.shape[1]
-    idx = range(N)
+    A = cases.answers.shape[1]
     texts, eos = candidate_texts(cases, candidates, titles)
-    k = interp.n_tokens
 
-    def run(features_from=None, control=None):
-        ex = make_examples(cases, idx, titles, interp.llm, k, phase="eval", prompt_index=prompt_index,
-                           features_from=features_from, with_targets=False)
-        return interp.score_candidates(ex, texts, reduce=reduce, eos=eos, control=control, max_pairs=max_pairs)
+    def read(examples, control):
+        scores = interp.score_candidates(examples, texts, reduce=reduce, eos=eos, control=control, max_pairs=max_pairs)
+        return scored(scores, n_true, A)
 
-    out = {"n": N, "n_candidates": int(candidates.shape[1] - A + 1), "reduce": reduce, "prompt_index": prompt_index}
-    out["model"] = scored(run(), n_true, A)
-    if "shuffled" in controls:
-        out["shuffled"] = scored(run(features_from=derangement(N, seed)), n_true, A)
-    if "zero" in controls:
-        out["zero"] = scored(run(control="zero"), n_true, A)
-    for c in controls:
-        out[f"model_vs_{c}"] = compare(out["model"]["per_case"], out[c]["per_case"])
+    conds = run_conditions(interp, cases, titles, read, controls, prompt_index, seed)
+    out = {"n": len(cases), "n_candidates": int(candidates.shape[1] - A + 1), "reduce": reduce,
+           "prompt_index": prompt_index, **conds}
+    out.update(paired_differences({c: r["per_case"] for c, r in conds.items()}))
     return out
 
 
 # -- encoder-space references -------------------------------------------------------------
-def popularity_scores(popularity: np.ndarray, candidates: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(popularity, float))[candidates]
-
-
 def residual_encoder_scores(item_embeddings: torch.Tensor, h_before: torch.Tensor, h_after: torch.Tensor,
                             candidates: torch.Tensor) -> torch.Tensor:
     """(N, C) item_embedding . (h_after - h_before): does the state move toward the added item?"""

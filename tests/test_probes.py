@@ -4,10 +4,12 @@ import pytest
 import torch
 
 from recinterp import probes
+from recinterp.controls import derangement
 from recinterp.data.types import Split
 from recinterp.interpreter import Interpreter
 from recinterp.llm import tiny_llm
 from recinterp.models import build_encoder
+from recinterp.models.train import Popularity
 from recinterp.projector import build_projector
 from recinterp.tasks import Cases, evaluate_recovery, evaluate_residual, recovery_cases, residual_cases
 
@@ -37,10 +39,10 @@ def test_multi_answer_ranks_are_against_distractors_only():
 
 def test_derangement_has_no_fixed_point():
     for n in (2, 3, 17, 300):
-        p = probes.derangement(n, seed=n)
+        p = derangement(n, seed=n)
         assert sorted(p.tolist()) == list(range(n)) and (p != np.arange(n)).all()
     with pytest.raises(ValueError):
-        probes.derangement(1)
+        derangement(1)
 
 
 def _cases(answers, context, n=None):
@@ -77,9 +79,9 @@ def test_recovery_distractors_exclude_every_item_of_the_window():
     assert not set(cand[0, 3:].tolist()) & {0, 1, 2} and 4 not in cand[1, 3:].tolist()
 
 
-def test_popularity_counts():
+def test_popularity_counts_history_and_next_items_once():
     seqs = torch.tensor([[0, 1, 3], [1, 3, 3]])
-    pop = probes.item_popularity(seqs, torch.tensor([2, 1]), n_items=3, nxt=torch.tensor([2, 1]))
+    pop = Popularity.from_split(Split(seqs, torch.tensor([2, 1]), torch.tensor([2, 1])), n_items=3).counts
     assert pop.tolist() == [1, 3, 1]  # padding id 3 not counted
 
 
@@ -112,7 +114,7 @@ def world():
     for i in range(16):
         seqs[i, : lens[i]] = torch.randperm(n)[: lens[i]]
     split = Split(seqs, lens, torch.zeros(16, dtype=torch.long))
-    return enc, split, [f"Film {i}" for i in range(n)], probes.item_popularity(seqs, lens, n), tiny_llm()
+    return enc, split, [f"Film {i}" for i in range(n)], Popularity.from_split(split, n).counts.numpy(), tiny_llm()
 
 
 def test_evaluate_residual_reports_every_control_with_n_and_ci(world):

@@ -23,19 +23,19 @@ import numpy as np
 import torch
 
 from recinterp import probes
-from recinterp.metrics import paired_bootstrap_diff, summarize
-from recinterp.prompts import TITLE_SEP
-from recinterp.cases import Cases, check_titles, make_examples
-
-GEN_CONTROLS = ("shuffled", "zero", "popularity")
-
+from recinterp.cases import Cases, check_titles
+from recinterp.controls import (ALL_CONTROLS, CONTROLS, check_controls, paired_differences, popularity_answers,
+                                popularity_scores, run_conditions)
+from recinterp.data.titles import match_key
+from recinterp.metrics import summarize
+from recinterp.textmatch import count_titles_found
 
 def _answer_titles(cases: Cases, titles: list[str]) -> list[list[str]]:
     return [[titles[a] for a in row if a >= 0] for row in cases.answers.tolist()]
 
 
 def generation_eval(interp, cases: Cases, titles: list[str], popularity: np.ndarray | None = None,
-                    controls=GEN_CONTROLS, max_new_tokens: int = 64, batch_size: int = 16,
+                    controls=ALL_CONTROLS, max_new_tokens: int = 64, batch_size: int = 16,
                     repetition_penalty: float = 1.2, no_repeat_ngram_size: int = 0, prompt_index: int = 0,
                     seed: int = 0, keep_texts: int | None = None) -> dict:
     """Greedy answers + title counting, for the model and each control (same cases).
@@ -43,32 +43,17 @@ def generation_eval(interp, cases: Cases, titles: list[str], popularity: np.ndar
     ``texts`` (all of them unless ``keep_texts``) come back with the counts, for the
     notebook's examples with the recovered titles highlighted.
     """
-    from recinterp.textmatch import count_titles_found
-    from recinterp.data.titles import match_key
-
-    unknown = set(controls) - set(GEN_CONTROLS)
-    if unknown:
-        raise ValueError(f"unknown generation control(s) {sorted(unknown)}: choose from {GEN_CONTROLS}")
+    controls = check_controls(controls, ALL_CONTROLS)
     if "popularity" in controls and popularity is None:
         raise ValueError("the popularity control needs item popularity counts")
     N = len(cases)
     truth = _answer_titles(cases, titles)
     kw = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, repetition_penalty=repetition_penalty,
               no_repeat_ngram_size=no_repeat_ngram_size)
-
-    def gen(features_from=None, control=None):
-        ex = make_examples(cases, range(N), titles, interp.llm, interp.n_tokens, phase="eval",
-                           prompt_index=prompt_index, features_from=features_from, with_targets=False)
-        return interp.generate(ex, control=control, **kw)
-
-    texts = {"model": gen()}
-    if "shuffled" in controls:
-        texts["shuffled"] = gen(features_from=probes.derangement(N, seed))
-    if "zero" in controls:
-        texts["zero"] = gen(control="zero")
+    texts = run_conditions(interp, cases, titles, lambda ex, control: interp.generate(ex, control=control, **kw),
+                           [c for c in controls if c != "popularity"], prompt_index, seed)
     if "popularity" in controls:
-        top = np.argsort(-np.asarray(popularity, float), kind="stable")
-        texts["popularity"] = [TITLE_SEP.join(titles[j] for j in top[: len(t)]) for t in truth]
+        texts["popularity"] = popularity_answers(popularity, truth, titles)
 
     out = {"n": N, "max_answers": int(cases.answers.shape[1]), "decoding": {"greedy": True, **kw}}
     per = {}
@@ -83,16 +68,13 @@ def generation_eval(interp, cases: Cases, titles: list[str], popularity: np.ndar
             res.update(hit=summarize(counts), exact=summarize(exact), per_case=counts)
         per[cond] = counts
         out[cond] = res
-    for cond in texts:
-        if cond != "model":
-            m, lo, hi = paired_bootstrap_diff(per["model"], per[cond])
-            out[f"model_vs_{cond}"] = {"mean": m, "lo": lo, "hi": hi}
+    out.update(paired_differences(per))
     return out
 
 
 def ranking_eval(interp, cases: Cases, titles: list[str], sampler: str = "random", n_distractors: int = 19,
                  popularity: np.ndarray | None = None, item_embeddings: torch.Tensor | None = None,
-                 readout=None, controls=probes.CONTROLS, reduce: str = "sum", prompt_index: int = 0,
+                 readout=None, controls=CONTROLS, reduce: str = "sum", prompt_index: int = 0,
                  seed: int = 0, max_pairs: int = 128) -> dict:
     """The LLM ranking probe for one sampler + popularity / encoder / readout references."""
     n_items = int(cases.meta.get("n_items") or len(titles))
@@ -102,7 +84,7 @@ def ranking_eval(interp, cases: Cases, titles: list[str], sampler: str = "random
     out["candidates"] = info
     refs = {}
     if popularity is not None:
-        refs["popularity"] = probes.popularity_scores(popularity, cand)
+        refs["popularity"] = popularity_scores(popularity, cand)
     if item_embeddings is not None and cases.task == "residual":
         refs["encoder"] = probes.residual_encoder_scores(item_embeddings, cases.states["h_before"],
                                                          cases.states["h_after"], cand)
@@ -112,13 +94,14 @@ def ranking_eval(interp, cases: Cases, titles: list[str], sampler: str = "random
         refs["readout"] = readout.candidate_scores(probes.readout_inputs(cases), cand)
     for name, sc in refs.items():
         out[name] = probes.scored(sc, n_true, A)
-        out[f"model_vs_{name}"] = probes.compare(out["model"]["per_case"], out[name]["per_case"])
+    out.update(paired_differences({"model": out["model"]["per_case"],
+                                   **{name: out[name]["per_case"] for name in refs}}))
     return out
 
 
 def evaluate(interp, cases: Cases, titles: list[str], *, samplers=("random",), n_distractors: int = 19,
-             popularity=None, item_embeddings=None, readout=None, controls=probes.CONTROLS,
-             generate: bool = True, gen_controls=GEN_CONTROLS, max_new_tokens: int = 64,
+             popularity=None, item_embeddings=None, readout=None, controls=CONTROLS,
+             generate: bool = True, gen_controls=ALL_CONTROLS, max_new_tokens: int = 64,
              repetition_penalty: float = 1.2, no_repeat_ngram_size: int = 0, reduce: str = "sum",
              prompt_index: int = 0, seed: int = 0, batch_size: int = 16, max_pairs: int = 128) -> dict:
     """Generation (optional) + one ranking probe per sampler, all with controls."""

@@ -18,6 +18,7 @@ import torch
 
 from recinterp import probes
 from recinterp.interpreter import Interpreter
+from recinterp.models.train import Popularity
 from recinterp.projector import build_projector, init_from, load_projector
 from recinterp.cases import Cases, cached
 from recinterp.tasks.evaluate import evaluate_item, evaluate_recovery, evaluate_residual
@@ -106,7 +107,7 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     if not eval:
         return result
 
-    pop = probes.item_popularity(ds.train.seqs, ds.train.lens, ds.n_items, ds.train.next)
+    pop = Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()  # history + next items
     ro = None
     if readout is not None and task != "item":
         ro = probes.fit_readout(tr_cases, ds.n_items, seed=seed, **readout)
