@@ -50,11 +50,6 @@ def save_figure(fig, name: str, figures_dir: str | os.PathLike, preset: str) -> 
     return paths
 
 
-def ci_text(d: dict, digits: int = 3) -> str:
-    """'0.123 [0.100, 0.150] (n=300)' from a {mean, lo, hi, n} summary."""
-    return f"{d['mean']:.{digits}f} [{d['lo']:.{digits}f}, {d['hi']:.{digits}f}] (n={d['n']})"
-
-
 # ---------------------------------------------------------------------------------------
 # Tables (long DataFrames) from each notebook's metrics, then one plot function per figure
 # ---------------------------------------------------------------------------------------

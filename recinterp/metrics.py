@@ -1,13 +1,12 @@
 """Metrics shared by every task, with the uncertainty that small CPU runs need.
 
 - ``topk_metrics``: full-ranking HR@K / NDCG@K for next-item recommendation.
-- ``ranks_from_scores`` + ``ranking_metrics``: Hit@K and MRR for likelihood-ranking probes.
+- ``ranks_from_scores``: the one ranking function (ties count against the target).
 - ``bootstrap_ci`` / ``paired_bootstrap_diff``: 95% intervals, so a reader can tell
   signal from noise when n is a few hundred.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -54,18 +53,6 @@ def topk_metrics_per_row(scores, target, ks=(10, 20), exclude=None) -> dict[str,
     return out
 
 
-def ranking_metrics(ranks: Sequence[int] | np.ndarray | torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
-    """Hit@K and MRR from 1-based ranks."""
-    r = np.asarray(torch.as_tensor(ranks).cpu().numpy() if not isinstance(ranks, np.ndarray) else ranks, dtype=float)
-    if r.size == 0:
-        raise ValueError("ranking_metrics needs at least one rank")
-    if (r < 1).any():
-        raise ValueError("ranks are 1-based; got a rank < 1")
-    out = {f"Hit@{k}": float((r <= k).mean()) for k in ks}
-    out["MRR"] = float((1.0 / r).mean())
-    return out
-
-
 def bootstrap_ci(values: Sequence[float] | np.ndarray, n_boot: int = 2000, alpha: float = 0.05,
                  seed: int = 0, stat=np.mean) -> tuple[float, float, float]:
     """(point estimate, lower, upper) percentile bootstrap interval of ``stat`` over cases."""
@@ -96,6 +83,3 @@ def summarize(values, n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
     m, lo, hi = bootstrap_ci(values, n_boot=n_boot, seed=seed)
     return {"mean": m, "lo": lo, "hi": hi, "n": int(np.asarray(values).size)}
 
-
-def ndcg_at_rank(rank: int) -> float:
-    return 1.0 / math.log2(rank + 1)

@@ -118,6 +118,11 @@ def found_titles(text: str, titles: Sequence[str]) -> list[bool]:
     return found
 
 
+def is_title(text: str, title: str) -> bool:
+    """Is ``text`` exactly ``title`` (in the comparison form, either spelling)? The "exact" answer rate."""
+    return bool(text) and normalize_text(text) in title_spellings(title)
+
+
 def count_titles_found(text: str, titles: Sequence[str]) -> int:
     """How many entries of ``titles`` occur in ``text`` (0..len(titles))."""
     return sum(found_titles(text, titles))

@@ -12,7 +12,7 @@ import torch
 from recinterp.data import Catalogue, RecDataset, Split, _read_cache, _write_cache, load_dataset
 from recinterp.data import checksums, fetch, movielens, steam
 from recinterp.data.llara import rows_to_split, windows
-from recinterp.data.titles import match_key, normalize_title
+from recinterp.data.titles import normalize_title
 
 
 @pytest.mark.parametrize("raw, want", [
@@ -46,8 +46,6 @@ def test_normalize_title_rejects_non_strings():
         normalize_title(None)
 
 
-def test_match_key_is_case_and_space_insensitive():
-    assert match_key("The  Usual\nSUSPECTS") == match_key("the usual suspects")
 
 
 # ---------------------------------------------------------------- checksums and downloads

@@ -7,7 +7,7 @@ import torch
 
 from recinterp.data.types import Split
 from recinterp.models import DreamRec, DreamRecConfig, build_encoder
-from recinterp.models.train import Popularity, TrainConfig, evaluate, evaluate_rows, fit
+from recinterp.models.train import FitConfig, Popularity, evaluate_means, evaluate_rows, fit
 
 
 N_ITEMS = 40
@@ -33,19 +33,19 @@ def test_few_epochs_reduce_loss(name):
         model = DreamRec(DreamRecConfig(n_items=N_ITEMS, d=16, T=10))
     else:
         model = build_encoder(name, n_items=N_ITEMS, d=16)
-    cfg = TrainConfig(epochs=4, batch_size=64, lr=5e-3, patience=10)
+    cfg = FitConfig(epochs=4, batch_size=64, lr=5e-3, patience=10)
     res = fit(model, TRAIN, VAL, cfg, log=None)
     assert len(res.history) == 4 and res.last_loss < res.first_loss
     assert not model.training
     if name != "dreamrec":  # deterministic scorers: the kept state is the best epoch's
-        assert evaluate(model, VAL)["NDCG@10"] == pytest.approx(res.best_val)
+        assert evaluate_means(model, VAL)["NDCG@10"] == pytest.approx(res.best_val)
         assert res.best_val > 10 / N_ITEMS * 0.5  # well above a random ranking (NDCG@10 ~ 0.1)
 
 
 def test_all_positions_training_runs():
     torch.manual_seed(0)
     model = build_encoder("sasrec", n_items=N_ITEMS, d=16)
-    res = fit(model, TRAIN, VAL, TrainConfig(epochs=2, batch_size=64, loss_positions="all"), log=None)
+    res = fit(model, TRAIN, VAL, FitConfig(epochs=2, batch_size=64, loss_positions="all"), log=None)
     assert res.last_loss < res.first_loss
 
 
@@ -53,7 +53,7 @@ def test_seeded_training_is_reproducible():
     def run():
         torch.manual_seed(0)
         m = build_encoder("gru4rec", n_items=N_ITEMS, d=8)
-        fit(m, TRAIN, VAL, TrainConfig(epochs=1, batch_size=64, seed=7), log=None)
+        fit(m, TRAIN, VAL, FitConfig(epochs=1, batch_size=64, seed=7), log=None)
         return m.state_dict()
     a, b = run(), run()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -69,7 +69,7 @@ class FixedScores:
 def test_hr_ndcg_hand_computed():
     targets = torch.tensor([0, 2, 14, 29])  # ranks 1, 3, 15, 30
     split = Split(torch.zeros(4, 10, dtype=torch.long), torch.ones(4, dtype=torch.long), targets)
-    m = evaluate(FixedScores(), split)
+    m = evaluate_means(FixedScores(), split)
     assert m["n"] == 4
     assert m["HR@10"] == pytest.approx(0.5) and m["HR@20"] == pytest.approx(0.75)
     assert m["NDCG@10"] == pytest.approx((1 + 1 / math.log2(4)) / 4)  # 0.375
@@ -85,14 +85,14 @@ def test_popularity_counts_and_ranks():
     assert pop.counts.tolist() == [0, 1, 3, 1, 0]  # next: 2, 3; history: 1, 2, 2
     assert Popularity.from_split(split, 5, include_history=False).counts.tolist() == [0, 0, 1, 1, 0]
     test = Split(seqs, torch.tensor([2, 1]), torch.tensor([2, 4]))
-    m = evaluate(pop, test, ks=(1, 5))
+    m = evaluate_means(pop, test, ks=(1, 5))
     assert m["HR@1"] == pytest.approx(0.5)  # item 2 ranked first; item 4 ties at zero with item 0 -> rank 5
     assert m["NDCG@5"] == pytest.approx((1 + 1 / math.log2(6)) / 2)
 
 
 def test_fit_rejects_empty_split():
     with pytest.raises(ValueError, match="empty"):
-        fit(build_encoder("sasrec", n_items=N_ITEMS, d=8), TRAIN.subset([]), VAL, TrainConfig(epochs=1), log=None)
+        fit(build_encoder("sasrec", n_items=N_ITEMS, d=8), TRAIN.subset([]), VAL, FitConfig(epochs=1), log=None)
 
 
 def test_expand_prefixes():

@@ -1,7 +1,7 @@
 """Literal title matching for the recovery metric (recinterp.textmatch)."""
 import pytest
 
-from recinterp.textmatch import count_titles_found, found_titles, normalize_text
+from recinterp.textmatch import count_titles_found, found_titles, is_title, normalize_text
 
 
 def test_empty_inputs_give_zero():
@@ -92,3 +92,12 @@ def test_count_is_bounded_by_the_list():
     text = ", ".join(titles) + " and Movie 1 again"
     assert count_titles_found(text, titles) == 10
     assert count_titles_found("Movie 10", titles[:2]) == 0  # "Movie 1" is not inside "Movie 10"
+
+
+def test_an_exact_answer_is_the_title_in_the_same_comparison_form_as_a_hit():
+    assert is_title("The  Usual\nSUSPECTS", "The Usual Suspects")  # case and space
+    assert is_title("The Usual Suspects", "Usual Suspects, The (1995)")  # normalised like the targets
+    assert is_title("Usual Suspects, The (1995)", "Usual Suspects, The (1995)")  # the raw spelling counts too
+    assert is_title("Half\u2013Life 2", "Half-Life 2")  # dashes unified, as for a hit
+    assert not is_title("The Usual Suspects is the answer", "The Usual Suspects")  # a hit, not exact
+    assert not is_title("", "Heat")

@@ -54,7 +54,3 @@ def normalize_title(raw: str) -> str:
         t = f"{art}{sep}{m['main']}{m['alt'] or ''}"
     return t.strip()
 
-
-def match_key(text: str) -> str:
-    """Case- and space-insensitive key for literal matching (never a regex)."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())

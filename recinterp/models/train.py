@@ -22,7 +22,7 @@ from recinterp.metrics import topk_metrics_per_row
 
 
 @dataclass
-class TrainConfig:
+class FitConfig:
     epochs: int = 30
     batch_size: int = 256
     lr: float = 1e-3
@@ -93,7 +93,7 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None = None):
         yield order[i: i + batch_size]
 
 
-def fit(model: torch.nn.Module, train: Split, val: Split, cfg: TrainConfig,
+def fit(model: torch.nn.Module, train: Split, val: Split, cfg: FitConfig,
         log: Callable[[str], None] | None = print) -> TrainResult:
     """Train in place; on return the model holds its best-validation weights, in eval mode."""
     if len(train) == 0 or len(val) == 0:
@@ -117,7 +117,7 @@ def fit(model: torch.nn.Module, train: Split, val: Split, cfg: TrainConfig,
             total += loss.item() * len(idx)
             n += len(idx)
         train_s = time.perf_counter() - t_ep
-        val_m = evaluate(model, val, batch_size=cfg.eval_batch_size, seed=cfg.seed)
+        val_m = evaluate_means(model, val, batch_size=cfg.eval_batch_size, seed=cfg.seed)
         row = {"epoch": epoch, "loss": total / n, "train_seconds": train_s,
                "seconds": time.perf_counter() - t_ep, **{f"val_{k}": v for k, v in val_m.items() if k != "n"}}
         res.history.append(row)
@@ -170,7 +170,7 @@ def evaluate_rows(model, split: Split, ks: Sequence[int] = (10, 20), batch_size:
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def evaluate(model, split: Split, ks: Sequence[int] = (10, 20), batch_size: int = 1024,
+def evaluate_means(model, split: Split, ks: Sequence[int] = (10, 20), batch_size: int = 1024,
              seed: int = 0, score_kwargs: dict | None = None) -> dict[str, float]:
     """Mean HR@K / NDCG@K and the number of rows ``n``."""
     rows = evaluate_rows(model, split, ks, batch_size, seed, score_kwargs)

@@ -26,9 +26,8 @@ from recinterp import probes
 from recinterp.cases import Cases, check_titles
 from recinterp.controls import (ALL_CONTROLS, CONTROLS, check_controls, paired_differences, popularity_answers,
                                 popularity_scores, run_conditions)
-from recinterp.data.titles import match_key
 from recinterp.metrics import summarize
-from recinterp.textmatch import count_titles_found
+from recinterp.textmatch import count_titles_found, is_title
 
 def _answer_titles(cases: Cases, titles: list[str]) -> list[list[str]]:
     return [[titles[a] for a in row if a >= 0] for row in cases.answers.tolist()]
@@ -64,7 +63,7 @@ def generation_eval(interp, cases: Cases, titles: list[str], popularity: np.ndar
             dist = np.bincount(counts.astype(int), minlength=cases.answers.shape[1] + 1)
             res.update(found=summarize(counts), distribution=(dist / max(N, 1)).tolist(), per_case=counts)
         else:  # hit: the true title occurs in the answer; exact: the answer is the title
-            exact = np.array([match_key(t) == match_key(tr[0]) for t, tr in zip(tx, truth)], float)
+            exact = np.array([is_title(t, tr[0]) for t, tr in zip(tx, truth)], float)
             res.update(hit=summarize(counts), exact=summarize(exact), per_case=counts)
         per[cond] = counts
         out[cond] = res
