@@ -14,6 +14,15 @@ from pathlib import Path
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
+# Preset section -> the notebook that reads it (and writes <results>/<notebook>/metrics.json).
+NOTEBOOKS = {"data": "01_data_prep", "recommenders": "02_recommenders", "recovery": "03_sequence_recovery",
+             "residual": "04_sequence_residual", "instantiation": "05_ideal_item_instantiation", "figures": "06_figures"}
+
+
+def section_of(notebook: str) -> str | None:
+    """The preset section a notebook reads, from its number ("03_..." -> "recovery"); None if unknown."""
+    return next((s for s, nb in NOTEBOOKS.items() if nb[:2] == Path(notebook).name[:2]), None)
+
 
 def available_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.json"))

@@ -8,19 +8,16 @@ import json
 import os
 from pathlib import Path
 
-NOTEBOOK_DIRS = {
-    "data": "01_data_prep",
-    "recommenders": "02_recommenders",
-    "recovery": "03_sequence_recovery",
-    "residual": "04_sequence_residual",
-    "instantiation": "05_ideal_item_instantiation",
-}
+from recinterp.config import NOTEBOOKS
+
 
 
 def load_all_metrics(results_dir: str | os.PathLike) -> dict[str, dict]:
     """{"data": {...}, "recommenders": {...}, ...}: every metrics.json found (missing ones are left out)."""
     out = {}
-    for key, folder in NOTEBOOK_DIRS.items():
+    for key, folder in NOTEBOOKS.items():
+        if key == "figures":  # notebook 06 itself
+            continue
         p = Path(results_dir) / folder / "metrics.json"
         if p.exists():
             out[key] = json.loads(p.read_text())

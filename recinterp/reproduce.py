@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import load_preset, repo_root, resolve, write_json_atomic
+from .config import load_preset, repo_root, resolve, section_of, write_json_atomic
 
 # Parameters the runner fills in when a notebook's parameters cell declares them.
 RUNNER_PARAMS = ("preset", "output_dir", "results_dir", "checkpoint_dir")
@@ -60,17 +60,12 @@ def parse_params(pairs: list[str]) -> dict:
     return out
 
 
-# The preset section each notebook reads: editing another section does not invalidate it.
-SECTIONS = {"01": "data", "02": "recommenders", "03": "recovery", "04": "residual", "05": "instantiation",
-            "06": "figures"}
-
-
 def fingerprint(nb_path: Path, preset: str, params: dict | None = None, upstream: str = "") -> str:
     """Hash of what a finished run depended on: the notebook, its preset section, its parameters,
     and the fingerprint of the notebook before it (so a rerun upstream reruns what follows)."""
     h = hashlib.sha256(nb_path.read_bytes())
     cfg = load_preset(preset)
-    section = SECTIONS.get(nb_path.name[:2])
+    section = section_of(nb_path.name)  # editing another section does not invalidate this notebook
     h.update(json.dumps(cfg.get(section, cfg) if section else cfg, sort_keys=True).encode())
     h.update(upstream.encode())
     if params:  # no extra parameters: the same fingerprint as a plain run

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from conftest import run_notebook
-from recinterp.config import load_preset
+from recinterp.plan import resolve_preset
 
 pytestmark = pytest.mark.notebook
 
@@ -40,7 +40,7 @@ def check_probe(block, n):
 def test_notebook_03_smoke(smoke_results):
     ensure_recommenders(smoke_results)
     m = run_notebook("03_sequence_recovery", smoke_results)
-    cfg = load_preset("smoke", "recovery")
+    cfg = resolve_preset("smoke", "recovery")
     assert m["preset"] == "smoke" and m["llm"]["hidden_size"] > 0
     assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}
     for dname, d in m["datasets"].items():
@@ -78,7 +78,7 @@ def test_notebook_03_smoke(smoke_results):
     variants = m["datasets"]["movielens"]["variants"]
     assert set(variants) == {f"sasrec/{a['kind']}{a['n_tokens']}" for a in cfg["adapters"][1:]}
     for v in variants.values():
-        assert v["generation"] is None and set(v["probe"]) == set(cfg["variant_eval"]["samplers"])
+        assert v["generation"] is None and set(v["probe"]) == set(resolve_preset("smoke", "recovery", role="variant")["eval"]["samplers"])
 
     # the saved adapters load, and say what they were trained for
     from recinterp.projector import load_projector

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import run_notebook
-from recinterp.config import load_preset
+from recinterp.plan import resolve_preset
 
 pytestmark = pytest.mark.notebook
 
@@ -32,7 +32,7 @@ def test_notebook_04_smoke(smoke_results):
 
     ensure_recommenders(smoke_results)
     m = run_notebook("04_sequence_residual", smoke_results)
-    cfg = load_preset("smoke", "residual")
+    cfg = resolve_preset("smoke", "residual")
     assert m["preset"] == "smoke"
     assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}
     variants = {f"{v['input']}_{'item' if v.get('init') == 'item' else 'scratch'}" for v in cfg["ablation"]["variants"]}

@@ -38,3 +38,12 @@ def test_upstream_fingerprint_reads_the_previous_notebook(tmp_path):
     (tmp_path / "02_recommenders" / "done.json").write_text(json.dumps({"fingerprint": "abc"}))
     assert reproduce.upstream_fingerprint(tmp_path / "03_sequence_recovery.ipynb", tmp_path) == "abc"
     assert reproduce.upstream_fingerprint(tmp_path / "02_recommenders.ipynb", tmp_path) == ""
+
+
+def test_one_map_from_notebooks_to_preset_sections():
+    from recinterp.config import NOTEBOOKS, load_preset, section_of
+
+    stems = [p.stem for p in reproduce.notebooks()]
+    assert stems == list(NOTEBOOKS.values())  # every numbered notebook, in order, and nothing else
+    assert [section_of(s + ".ipynb") for s in stems] == list(NOTEBOOKS)
+    assert set(NOTEBOOKS) == set(load_preset("smoke")) and section_of("99_extra.ipynb") is None

@@ -148,22 +148,18 @@ def test_run_task_item_then_residual_from_the_item_adapter(world, tmp_path):
 def test_preset_sections_fit_the_library(preset):
     import inspect
 
-    from recinterp.config import load_preset
+    from recinterp.plan import resolve_preset
     from recinterp.projector import ProjectorConfig
-    from recinterp.tasks import evaluate, run_task
-    from recinterp.train_adapter import TrainConfig
+    from recinterp.tasks import EvalConfig, evaluate, run_task
 
     ev_args = set(inspect.signature(evaluate).parameters)
     run_args = set(inspect.signature(run_task).parameters)
     proj_fields = set(ProjectorConfig.__dataclass_fields__) | {"positions"}
     for section in ("recovery", "residual"):
-        cfg = load_preset(preset, section)
-        trains = [cfg["train"]] + ([cfg["item_stage"]["train"]] if "item_stage" in cfg else [])
-        for t in trains:
-            TrainConfig.from_dict(t)
-        evals = [cfg["eval"]] + ([cfg["item_stage"]["eval"]] if "item_stage" in cfg else [])
+        cfg = resolve_preset(preset, section)  # every train / eval dict is checked against its dataclass
+        evals = [cfg["eval"]] + ([cfg["item_stage"]["eval"]] if cfg.get("item_stage", {}).get("eval") else [])
         for e in evals:
-            assert set(e) - {"split", "n_cases"} <= ev_args
+            assert set(EvalConfig(**e).evaluate_kwargs()) <= ev_args
         adapters = cfg.get("adapters") or [cfg["adapter"]]
         for a in adapters:
             assert set(a) <= proj_fields

@@ -3,6 +3,7 @@ import torch
 
 import recinterp.tasks.__main__ as cli
 from recinterp.data.types import Catalogue, RecDataset, Split
+from recinterp.interpreter import Interpreter
 from recinterp.llm import tiny_llm
 from recinterp.models import build_encoder, save_checkpoint
 
@@ -26,5 +27,12 @@ def test_cli_trains_and_resumes(tmp_path, monkeypatch):
     r = cli.main(args)
     assert (tmp_path / "run" / "adapter" / "adapter_config.json").exists()
     assert r["task"] == "residual" and r["input"] == "pair" and r["train"]["steps"] == 2
+    trained = (tmp_path / "run" / "adapter" / "adapter.safetensors").read_bytes()
+
+    def no_training(self, *a, **k):
+        raise AssertionError("a finished run trained again")
+
+    monkeypatch.setattr(Interpreter, "forward", no_training)  # any training step would call it
     again = cli.main(args)  # finished: nothing new is trained
-    assert again["adapter_dir"] == r["adapter_dir"]
+    assert again["train"]["steps"] == 2 and again["train"]["history"] == r["train"]["history"]
+    assert (tmp_path / "run" / "adapter" / "adapter.safetensors").read_bytes() == trained

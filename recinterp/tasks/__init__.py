@@ -10,14 +10,14 @@
     res = run_task("residual", enc, ds, llm, input="pair", out_dir=..., adapter=..., train=..., eval=...)
 """
 from recinterp.cases import INPUTS, TASKS, Cases, cached, make_examples, prompts_for
-from recinterp.tasks.evaluate import (evaluate, evaluate_item, evaluate_recovery, evaluate_residual,
+from recinterp.tasks.evaluate import (EvalConfig, evaluate, evaluate_item, evaluate_recovery, evaluate_residual,
                                       generation_eval, ranking_eval)
 from recinterp.tasks.item import item_cases
 from recinterp.tasks.recovery import recovery_cases
 from recinterp.tasks.residual import residual_cases, residual_features
 from recinterp.tasks.run import build_cases, get_split, run_task, subsample
 
-__all__ = ["TASKS", "INPUTS", "Cases", "cached", "make_examples", "prompts_for", "item_cases", "recovery_cases",
+__all__ = ["EvalConfig", "TASKS", "INPUTS", "Cases", "cached", "make_examples", "prompts_for", "item_cases", "recovery_cases",
            "residual_cases", "residual_features", "evaluate", "evaluate_item",
            "evaluate_recovery", "evaluate_residual", "generation_eval", "ranking_eval", "build_cases", "get_split",
            "run_task", "subsample"]

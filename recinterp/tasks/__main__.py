@@ -14,19 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from recinterp.config import load_preset, resolve
+from recinterp.config import resolve
 from recinterp.data import load_dataset
 from recinterp.llm import load_llm
 from recinterp.models import load_checkpoint
+from recinterp.cases import TASKS
+from recinterp.plan import resolve_preset
 from recinterp.tasks.run import run_task
-
-SECTIONS = {"item": "residual", "recovery": "recovery", "residual": "residual"}
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m recinterp.tasks", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("task", choices=sorted(SECTIONS))
+    ap.add_argument("task", choices=TASKS)
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--encoder", default="sasrec")
     ap.add_argument("--input", default=None, help="task input (recovery: all|last; residual: pair|diff|two_slots)")
@@ -39,7 +39,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=None, help="override the preset's max_steps")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    cfg = load_preset(a.preset, SECTIONS[a.task])
+    # the item stage is part of the residual notebook, so of its preset section
+    cfg = resolve_preset(a.preset, "residual" if a.task == "item" else a.task, dataset=a.dataset, encoder=a.encoder)
     train = dict(cfg["item_stage"]["train"] if a.task == "item" else cfg["train"])
     if a.steps is not None:
         train["max_steps"] = a.steps

@@ -19,6 +19,8 @@ Everything returned is plain dicts, lists and numpy arrays (recinterp.config.wri
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 import torch
 
@@ -28,6 +30,38 @@ from recinterp.controls import (ALL_CONTROLS, CONTROLS, check_controls, paired_d
                                 popularity_scores, run_conditions)
 from recinterp.metrics import summarize
 from recinterp.textmatch import count_titles_found, is_title
+
+@dataclass
+class EvalConfig:
+    """The evaluation settings of a preset's ``eval`` section; None: the task's own default."""
+    split: str = "test"  # the cases evaluated (item alignment: always its train and held-out items)
+    n_cases: int | None = None  # a seeded sample of the split (None: every case)
+    samplers: tuple | None = None  # candidate samplers of the ranking probe (None: the task's, see evaluate_*)
+    n_distractors: int | None = None  # distractors per true answer (None: 19; residual 9)
+    controls: tuple = CONTROLS  # soft-token controls of the probe
+    generate: bool = True  # also decode answers (the paper's free-text metric)
+    gen_controls: tuple = ALL_CONTROLS  # controls of the generated answers
+    max_new_tokens: int | None = None  # None: 24 for one title, 96 for a list
+    repetition_penalty: float = 1.2
+    no_repeat_ngram_size: int = 0
+    reduce: str = "sum"  # candidate score: summed (the answer's log-probability) or per-token mean
+    prompt_index: int = 0  # which held-out phrasing
+    batch_size: int = 16  # generation batch
+    max_pairs: int = 128  # (case, candidate) pairs per scoring forward
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EvalConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown evaluation option(s) {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**d)
+
+    def evaluate_kwargs(self) -> dict:
+        """The keywords of ``evaluate`` that are set (lists as tuples); split and n_cases are the runner's."""
+        return {f.name: tuple(v) if isinstance(v, list) else v for f in fields(self)
+                if f.name not in ("split", "n_cases") and (v := getattr(self, f.name)) is not None}
+
 
 def _answer_titles(cases: Cases, titles: list[str]) -> list[list[str]]:
     return [[titles[a] for a in row if a >= 0] for row in cases.answers.tolist()]

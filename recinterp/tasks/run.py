@@ -1,6 +1,6 @@
 """One call per (task, encoder, dataset, input): cases -> adapter -> training -> evaluation.
 
-    cfg = load_preset("cpu", "residual")
+    cfg = resolve_preset("cpu", "residual", dataset="movielens", encoder="sasrec")   # recinterp.plan
     item = run_task("item", enc, ds, llm, out_dir=out / "item", adapter=cfg["adapter"], train=cfg["item_stage"]["train"])
     res = run_task("residual", enc, ds, llm, input="pair", out_dir=out / "sasrec_pair", adapter=cfg["adapter"],
                    train=cfg["train"], eval=cfg["eval"], init_adapter=item["adapter_dir"])
@@ -21,7 +21,7 @@ from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
 from recinterp.projector import build_projector, init_from, load_projector
 from recinterp.cases import Cases, cached
-from recinterp.tasks.evaluate import evaluate_item, evaluate_recovery, evaluate_residual
+from recinterp.tasks.evaluate import EvalConfig, evaluate_item, evaluate_recovery, evaluate_residual
 from recinterp.tasks.item import item_cases
 from recinterp.tasks.recovery import recovery_cases
 from recinterp.tasks.residual import residual_cases
@@ -111,12 +111,13 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     ro = None
     if readout is not None and task != "item":
         ro = probes.fit_readout(tr_cases, ds.n_items, seed=seed, **readout)
-    kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in eval.items() if k not in ("split", "n_cases")}
-    splits = ["train", "held_out"] if task == "item" else [eval.get("split", "test")]
+    ecfg = EvalConfig.from_dict(eval)
+    kw = ecfg.evaluate_kwargs()
+    splits = ["train", "held_out"] if task == "item" else [ecfg.split]
     result["eval"] = {}
     for sp in splits:
         cases = build_cases(task, enc, ds, sp, input, positions, out / "cases" / sp, seed=seed)
-        cases = subsample(cases, eval.get("n_cases"), seed)
+        cases = subsample(cases, ecfg.n_cases, seed)
         result["eval"][sp] = EVALUATORS[task](interp, cases, titles, popularity=pop,
                                               item_embeddings=enc.item_embeddings.weight, readout=ro, seed=seed, **kw)
     return result

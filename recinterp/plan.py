@@ -1,0 +1,83 @@
+"""One function turns a preset section into the settings of one run: ``resolve_preset``.
+
+    plan = resolve_preset("cpu", "residual", dataset="steam", encoder="caser")
+    run_task("residual", enc, ds, llm, train=plan["train"], eval=plan["eval"], ...)
+    plan = resolve_preset("gpu", "recovery", dataset="movielens", role="variant", overrides={"train": {"max_steps": 2}})
+
+A preset (``recinterp/presets/<name>.json``) says only what differs from the dataclass
+defaults: adapter training (``recinterp.train_adapter.TrainConfig``), evaluation
+(``recinterp.tasks.EvalConfig``) and recommender fitting (``recinterp.models.train.FitConfig``).
+Resolution fills every ``train`` / ``eval`` dict with those defaults, then applies, in
+order, the section's overrides for the run:
+
+- ``by_dataset[<dataset>]``        (recovery, residual: ``{"train": {...}, "eval": {...}}``)
+- ``focus``                        (residual: the ablation's dataset and encoder only)
+- ``variant_train`` / ``variant_eval``  (recovery, ``role="variant"``: the non-main adapters)
+- ``train_by_dataset[<dataset>]``  (recommenders)
+- ``overrides``                    (the caller's, merged last, one level deep per key)
+
+and leaves the override tables out of what it returns.  Unknown option names raise.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict
+
+from recinterp.config import load_preset
+from recinterp.models.train import FitConfig
+from recinterp.tasks.evaluate import EvalConfig
+from recinterp.train_adapter import TrainConfig
+
+ROLES = ("main", "variant")
+_OVERRIDE_KEYS = ("by_dataset", "focus", "variant_train", "variant_eval", "train_by_dataset")
+
+
+def _filled(cls, d: dict | None, where: str) -> dict:
+    """{every field of ``cls``: default, updated by ``d``}; unknown names raise, naming ``where``."""
+    try:
+        return asdict(cls.from_dict(dict(d or {}))) if hasattr(cls, "from_dict") else asdict(cls(**dict(d or {})))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _merge(base: dict, over: dict | None) -> dict:
+    out = dict(base)
+    for k, v in (over or {}).items():
+        out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def resolve_preset(preset: str, section: str, *, dataset: str | None = None, encoder: str | None = None,
+                   role: str = "main", overrides: dict | None = None) -> dict:
+    """The section ``section`` of ``preset`` with defaults filled in and the run's overrides applied."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: choose one of {ROLES}")
+    raw = copy.deepcopy(load_preset(preset, section))
+    out = {k: v for k, v in raw.items() if k not in _OVERRIDE_KEYS}
+    where = f"preset {preset!r}, section {section!r}"
+    if section in ("recovery", "residual"):
+        layers = [raw.get("by_dataset", {}).get(dataset, {})] if dataset else []
+        abl = raw.get("ablation")
+        if abl and (dataset, encoder) == (abl.get("dataset"), abl.get("encoder")):
+            layers.append(raw.get("focus", {}))
+        if role == "variant":
+            layers.append({"train": raw.get("variant_train", {}), "eval": raw.get("variant_eval", {})})
+        train, ev = dict(raw.get("train", {})), dict(raw.get("eval", {}))
+        for layer in layers:
+            train.update(layer.get("train", {}))
+            ev.update(layer.get("eval", {}))
+        out["train"] = _filled(TrainConfig, train, f"{where}, train")
+        out["eval"] = _filled(EvalConfig, ev, f"{where}, eval")
+        for stage in ("item_stage", "ablation"):
+            if stage in raw:
+                s = out[stage] = dict(raw[stage])
+                s["train"] = _filled(TrainConfig, s.get("train"), f"{where}, {stage}.train")
+                if s.get("eval") is not None:
+                    s["eval"] = _filled(EvalConfig, s["eval"], f"{where}, {stage}.eval")
+    elif section == "recommenders":
+        train = {**raw.get("train", {}), **(raw.get("train_by_dataset", {}).get(dataset, {}) if dataset else {})}
+        out["train"] = _filled(FitConfig, train, f"{where}, train")
+        if "dreamrec" in raw:
+            out["dreamrec"] = {**raw["dreamrec"],
+                               "train": _filled(FitConfig, raw["dreamrec"].get("train"), f"{where}, dreamrec.train")}
+    return _merge(out, overrides)
