@@ -1,5 +1,8 @@
 """Helpers for notebook 06: read every notebook's metrics.json, save figures with stable names.
 
+Tasks 1 and 2 are read through ``recinterp.report`` (the one layout of their metrics.json);
+the tables here only pick what a figure shows.
+
 A figure drawn from a smoke run is stamped as such, so it can never pass for a result.
 """
 from __future__ import annotations
@@ -8,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from recinterp import report
 from recinterp.config import NOTEBOOKS
 
 
@@ -109,18 +113,11 @@ def plot_recommenders(table):
     return fig
 
 
-def recovery_hist_table(m03: dict):
-    """Long table: dataset, condition (model/shuffled/zero/popularity), k, share."""
-    import pandas as pd
-
-    rows = []
-    for ds, d in m03["datasets"].items():
-        gen = d["generation"]
-        conds = {"model": gen} | {k: v for k, v in gen.get("controls", {}).items()}
-        for cond, g in conds.items():
-            for k, share in enumerate(g.get("hist", [])):
-                rows.append({"dataset": ds, "condition": cond, "k": k, "share": share})
-    return pd.DataFrame(rows)
+def recovery_hist_table(runs: list):
+    """Long table of the recovery distribution (dataset, condition, k, share): the main adapter on
+    the first encoder of each dataset (the paper's figure)."""
+    main = report.select(runs, task="recovery", role="main")
+    return report.histogram_rows([r for r in main if r["encoder"] == main[0]["encoder"]] if main else [])
 
 
 def plot_recovery_hist(table):
@@ -137,27 +134,17 @@ def plot_recovery_hist(table):
     return fig
 
 
-def probe_table(m: dict, task: str):
-    """Long table of the likelihood probes: dataset, encoder, sampler, condition, metric, mean, lo, hi, n."""
-    import pandas as pd
-
-    rows = []
-    for ds, d in m["datasets"].items():
-        per_enc = d["encoders"] if task == "residual" else {"sasrec": d}
-        for enc, e in per_enc.items():
-            for sampler, p in (e.get("probe") or {}).items():
-                for cond in ("model", "shuffled", "zero"):
-                    for metric, s in (p.get(cond) or {}).items():
-                        mean, lo, hi = _ci(s)
-                        rows.append({"dataset": ds, "encoder": enc, "sampler": sampler, "condition": cond,
-                                     "metric": metric, "mean": mean, "lo": lo, "hi": hi, "n": s.get("n")})
-    return pd.DataFrame(rows)
+def probe_table(runs: list, task: str):
+    """Long table of the main runs' likelihood probes against their soft-token controls:
+    dataset, encoder, sampler, condition, measure, mean, lo, hi, n."""
+    t = report.probe_rows(report.select(runs, task=task, role="main"))
+    return t[t.condition.isin(["model", "shuffled", "zero"])].reset_index(drop=True) if len(t) else t
 
 
 def plot_probe(table, metric: str = "Hit@1", by: str = "encoder", title: str = ""):
     import matplotlib.pyplot as plt
 
-    sub = table[table.metric == metric]
+    sub = table[table.measure == metric]
     panels = sub[["dataset", "sampler"]].drop_duplicates().values.tolist()
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.8 * max(1, len(panels)), 3.4), squeeze=False)
     for ax, (ds, sampler) in zip(axes[0], panels):
@@ -171,19 +158,10 @@ def plot_probe(table, metric: str = "Hit@1", by: str = "encoder", title: str = "
     return fig
 
 
-def residual_generation_table(m04: dict):
-    import pandas as pd
-
-    rows = []
-    for ds, d in m04["datasets"].items():
-        for enc, e in d["encoders"].items():
-            g = e.get("generation") or {}
-            for cond, s in [("model", g.get("hit_rate"))] + list((g.get("controls") or {}).items()):
-                s = s.get("hit_rate", s) if isinstance(s, dict) and "hit_rate" in s else s
-                mean, lo, hi = _ci(s)
-                rows.append({"dataset": ds, "encoder": enc, "condition": cond, "mean": mean, "lo": lo, "hi": hi,
-                             "n": (s or {}).get("n")})
-    return pd.DataFrame(rows)
+def residual_generation_table(runs: list):
+    """Long table of the main residual runs' hit rate (dataset, encoder, condition, mean, lo, hi, n)."""
+    t = report.generation_rows(report.select(runs, task="residual", role="main"))
+    return t[t.measure == "hit"].reset_index(drop=True) if len(t) else t
 
 
 def plot_residual_generation(table):
@@ -247,6 +225,16 @@ def plot_instantiation(nov, judged):
     fig.suptitle("Task 3, ideal-item instantiation", y=1.01)
     fig.tight_layout()
     return fig
+
+
+def plot_training_curves(curves, hue: str = "route", style: str = "encoder"):
+    """Target-token loss per optimiser step (10-step running mean), one panel per dataset."""
+    import seaborn as sns
+
+    g = sns.relplot(data=curves, x="step", y="smoothed", hue=hue, style=style, col="dataset", kind="line",
+                    height=3.4, aspect=1.5, facet_kws={"sharey": False, "sharex": False})
+    g.set_axis_labels("optimiser step", "target-token loss (10-step mean)")
+    return g.figure
 
 
 def markdown_table(df, floatfmt: str = ".3f") -> str:

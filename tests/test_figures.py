@@ -28,15 +28,23 @@ def test_markdown_table_escapes_and_formats():
     assert md.splitlines() == ["| a | b | c |", "|---|---|---|", "| x\\|y | 0.123 |  |"]
 
 
-def test_recovery_and_residual_tables():
-    ci = {"mean": 0.2, "lo": 0.1, "hi": 0.3, "n": 50}
-    m03 = {"datasets": {"steam": {"generation": {"mean_found": ci, "hist": [0.5, 0.5] + [0.0] * 9,
-                                                 "controls": {"shuffled": {"mean_found": ci, "hist": [1.0] + [0.0] * 10}}},
-                                  "probe": {"own": {"model": {"Hit@1": ci}, "shuffled": {"Hit@1": ci}}}}}}
-    h = F.recovery_hist_table(m03)
-    assert set(h.condition) == {"model", "shuffled"} and h.share.sum() == 2.0
-    p = F.probe_table(m03, "recovery")
-    assert list(p.condition) == ["model", "shuffled"] and p["n"].tolist() == [50, 50]
-    m04 = {"datasets": {"steam": {"encoders": {"sasrec": {"generation": {"hit_rate": ci, "controls": {"zero": ci}}}}}}}
-    r = F.residual_generation_table(m04)
-    assert list(r.condition) == ["model", "zero"] and r["mean"].tolist() == [0.2, 0.2]
+def test_recovery_and_residual_tables(tmp_path):
+    from test_report import result
+
+    from recinterp import report as R
+
+    runs = [R.run_block(result(task="recovery"), route="linear10", role="main"),
+            R.run_block(result(task="recovery"), route="conv_pool1", role="variant"),
+            R.run_block(result(), route="pair_item", role="main"),
+            R.run_block(result(), route="pair_item", role="ablation")]
+    h = F.recovery_hist_table(runs)
+    assert set(h.route) == {"linear10"} and set(h.condition) == {"model", "shuffled", "zero", "popularity"}
+    assert h.share.sum() == 4.0
+    p = F.probe_table(runs, "recovery")
+    assert set(p.condition) == {"model", "shuffled", "zero"} and set(p.route) == {"linear10"}
+    assert set(p["n"]) == {20}
+    r = F.residual_generation_table(runs)
+    assert list(r.condition) == ["model", "shuffled", "zero", "popularity"] and r["mean"].tolist() == [0.5, 0.1, 0.0, 0.05]
+    for fig in (F.plot_recovery_hist(h), F.plot_probe(p), F.plot_residual_generation(r),
+                F.plot_training_curves(R.curve_rows(runs))):
+        assert F.save_figure(fig, "x", tmp_path, "smoke")

@@ -29,37 +29,40 @@ def check_diff(d):
 
 
 def check_probe(block, n):
+    """A probe block of recinterp.report's layout: every condition with n and a CI, diffs vs the controls."""
     for cond in ("model", "shuffled", "zero", "popularity"):
         for m in METRICS:
-            check_ci(block[cond][m], n)
-        assert block[cond]["Hit@1"]["mean"] <= block[cond]["Hit@5"]["mean"] + 1e-9
+            check_ci(block["conditions"][cond][m], n)
+        assert block["conditions"][cond]["Hit@1"]["mean"] <= block["conditions"][cond]["Hit@5"]["mean"] + 1e-9
     for c in ("shuffled", "zero"):
-        check_diff(block[f"diff_vs_{c}"])
+        check_diff(block["diff_vs"][c])
 
 
 def test_notebook_03_smoke(smoke_results):
+    from recinterp import report as R
+
     ensure_recommenders(smoke_results)
     m = run_notebook("03_sequence_recovery", smoke_results)
     cfg = resolve_preset("smoke", "recovery")
-    assert m["preset"] == "smoke" and m["llm"]["hidden_size"] > 0
+    assert m["preset"] == "smoke" and m["task"] == "recovery" and m["llm"]["hidden_size"] > 0
     assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}
-    for dname, d in m["datasets"].items():
+    main = R.select(m["runs"], role="main")
+    assert {(r["dataset"], r["encoder"]) for r in main} == {(d, e) for d in cfg["datasets"] for e in cfg["encoders"]}
+    for d in main:
         n = cfg["eval"]["n_cases"]
-        assert d["n_eval"] == n
+        assert d["n_eval"] == n and d["route"] == "linear10"
         # training: the preset's budget, a finite curve
         assert d["train"]["steps"] == cfg["train"]["max_steps"] == len(d["train"]["curve"])
         assert all(math.isfinite(loss) for _, loss in d["train"]["curve"]) and d["train"]["seconds"] > 0
         # truncation of the targets is measured
-        t = d["truncation"]
+        t = m["datasets"][d["dataset"]]["truncation"]
         assert t["max_target_tokens"] == cfg["train"]["max_target_tokens"] and 0 < t["share_titles_supervised"] <= 1
         # generation: titles found 0..10, histogram over k = 0..10 summing to 1, beside every control
         g = d["generation"]
-        assert g["n"] == n
-        check_ci(g["mean_found"], n, top=10)
-        assert len(g["hist"]) == 11 and abs(sum(g["hist"]) - 1) < 1e-9
-        assert set(g["controls"]) == {"shuffled", "zero", "popularity"}
-        for c in g["controls"].values():
-            check_ci(c["mean_found"], n, top=10)
+        assert g["n"] == n and g["metric"] == "found"
+        assert set(g["conditions"]) == {"model", "shuffled", "zero", "popularity"}
+        for c in g["conditions"].values():
+            check_ci(c["mean"], n, top=10)
             assert len(c["hist"]) == 11 and abs(sum(c["hist"]) - 1) < 1e-9
         for c in ("shuffled", "zero", "popularity"):
             assert g["diff_vs"][c]["lo"] <= g["diff_vs"][c]["mean"] <= g["diff_vs"][c]["hi"]
@@ -70,26 +73,29 @@ def test_notebook_03_smoke(smoke_results):
             assert block["n_candidates"] == cfg["eval"]["n_distractors"] + 1
             for ref in ("encoder", "readout"):
                 for mname in METRICS:
-                    check_ci(d["encoder_probe"][sampler][ref][mname], n)
+                    check_ci(block["conditions"][ref][mname], n)
         # the verdicts are computed booleans, one per comparison
         assert d["signal"] and all(isinstance(v, bool) for v in d["signal"].values())
         assert {"generation_found_vs_shuffled", f"probe_{cfg['eval']['samplers'][0]}_Hit@1_vs_shuffled"} <= set(d["signal"])
     # adapter variants on the variant datasets (probe only)
-    variants = m["datasets"]["movielens"]["variants"]
-    assert set(variants) == {f"sasrec/{a['kind']}{a['n_tokens']}" for a in cfg["adapters"][1:]}
-    for v in variants.values():
+    variants = R.select(m["runs"], role="variant")
+    assert {(v["dataset"], v["route"]) for v in variants} == {("movielens", f"{a['kind']}{a['n_tokens']}")
+                                                              for a in cfg["adapters"][1:]}
+    for v in variants:
         assert v["generation"] is None and set(v["probe"]) == set(resolve_preset("smoke", "recovery", role="variant")["eval"]["samplers"])
+    # the headline check reads the same file
+    assert len(R.headline(m["runs"])) == 2 * len(main)
 
     # the saved adapters load, and say what they were trained for
     from recinterp.projector import load_projector
-    main = cfg["adapters"][0]
+    main_adapter = cfg["adapters"][0]
     for dname in cfg["datasets"]:
         folder = smoke_results / "checkpoints" / "adapters" / dname / "sasrec" / "recovery"
         assert (folder / "adapter.safetensors").exists() and (folder / "adapter_config.json").exists()
         proj = load_projector(folder)
         c = proj.cfg
         assert (c.task, c.dataset, c.encoder, c.kind, c.n_tokens, c.input) == \
-            ("recovery", dname, "sasrec", main["kind"], main["n_tokens"], main["input"])
+            ("recovery", dname, "sasrec", main_adapter["kind"], main_adapter["n_tokens"], main_adapter["input"])
         assert c.llm == m["llm_name"]
     for a in cfg["adapters"][1:]:
         folder = smoke_results / "checkpoints" / "adapters" / "movielens" / "sasrec" / f"recovery_{a['kind']}{a['n_tokens']}"

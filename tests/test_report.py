@@ -1,0 +1,131 @@
+"""recinterp.report: the one layout of a task's metrics.json, its tables, and the headline check."""
+import json
+
+import numpy as np
+import pytest
+
+from recinterp import report as R
+from recinterp.config import write_json_atomic
+
+
+def S(mean, lo=None, hi=None, n=20):
+    return {"mean": mean, "lo": mean - 0.1 if lo is None else lo, "hi": mean + 0.1 if hi is None else hi, "n": n}
+
+
+def D(mean, lo, hi):
+    return {"mean": mean, "lo": lo, "hi": hi}
+
+
+def result(task="residual", hit=(0.5, 0.1, 0.0), diffs=((0.4, 0.2, 0.6), (0.5, 0.3, 0.7), (0.3, 0.1, 0.5)),
+           probe_diff=(0.2, 0.05, 0.35), splits=("test",)):
+    """What run_task returns, hand-made: the model reads better than shuffled, zero and popularity."""
+    metric = "found" if task == "recovery" else "hit"
+    gen = {"n": 20, "max_answers": 1, "decoding": {"greedy": True}}
+    for cond, v in zip(("model", "shuffled", "zero", "popularity"), (*hit, 0.05)):
+        gen[cond] = {metric: S(v), "per_case": np.zeros(20), "texts": []}
+        if metric == "hit":
+            gen[cond]["exact"] = S(v / 2)
+        else:
+            gen[cond]["distribution"] = [0.5, 0.5]
+    for cond, d in zip(("shuffled", "zero", "popularity"), diffs):
+        gen[f"model_vs_{cond}"] = D(*d)
+    summ = {m: S(0.4) for m in R.PROBE_METRICS}
+    rk = {"n": 20, "n_candidates": 10, "candidates": {"sampler": "own"}, "reduce": "sum"}
+    for cond in ("model", "shuffled", "zero", "popularity", "encoder", "readout"):
+        rk[cond] = {"summary": summ, "per_case": {}}
+        if cond != "model":
+            rk[f"model_vs_{cond}"] = {m: D(*probe_diff) for m in R.PROBE_METRICS}
+    ev = {"n": 20, "input": "pair", "meta": {"split": splits[0]}, "adapter": {"kind": "linear"},
+          "generation": gen, "ranking": {"own": rk, "random": rk}}
+    history = {"steps": 2, "seconds_total": 1.0, "n_cases": 8, "config": {"lr": 1e-3},
+               "history": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.0}]}
+    return {"task": task, "input": "pair", "encoder": "sasrec", "dataset": "movielens", "adapter_dir": "x",
+            "train": history, "eval": {sp: {**ev, "meta": {"split": sp}} for sp in splits}}
+
+
+def test_run_block_carries_every_condition_and_its_paired_difference():
+    b = R.run_block(result(), route="pair_item", role="main", saved_to="ckpt")
+    assert (b["task"], b["route"], b["role"], b["split"], b["n_eval"]) == ("residual", "pair_item", "main", "test", 20)
+    g = b["generation"]
+    assert g["metric"] == "hit" and set(g["conditions"]) == {"model", "shuffled", "zero", "popularity"}
+    assert g["conditions"]["zero"]["mean"]["mean"] == 0.0 and g["diff_vs"]["zero"] == D(0.5, 0.3, 0.7)
+    p = b["probe"]["own"]
+    assert set(p["conditions"]) == {"model", "shuffled", "zero", "popularity", "encoder", "readout"}
+    assert set(p["diff_vs"]) == set(p["conditions"]) - {"model"}
+    assert b["train"]["loss_first"] == 3.0 and b["train"]["loss_last"] == 2.5 and b["train"]["curve"] == [[1, 3.0], [2, 2.0]]
+    assert b["signal"]["generation_hit_vs_zero"] is True and b["signal"]["probe_own_Hit@1_vs_shuffled"] is True
+    json.dumps(b)  # plain JSON: the per-case arrays and texts stay out
+    with pytest.raises(ValueError, match="say which split"):
+        R.run_block(result(splits=("train", "held_out")), route="item", role="item")
+    with pytest.raises(ValueError, match="role"):
+        R.run_block(result(), route="x", role="headline")
+
+
+def test_long_tables_read_the_layout():
+    runs = [R.run_block(result(), route="pair_item", role="main"),
+            R.run_block(result(task="recovery"), route="linear10", role="variant")]
+    gen = R.generation_rows(runs)
+    assert set(gen.measure) == {"hit", "exact", "found"}
+    row = gen[(gen.route == "pair_item") & (gen.condition == "shuffled") & (gen.measure == "hit")].iloc[0]
+    assert (row["mean"], row["diff"], row["diff_lo"]) == (0.1, 0.4, 0.2)
+    probe = R.probe_rows(R.select(runs, role="main"))
+    assert len(probe) == 2 * 6 * 3  # samplers x conditions x metrics
+    assert np.isnan(probe[probe.condition == "model"]["diff"]).all()
+    hist = R.histogram_rows(runs)
+    assert set(hist.route) == {"linear10"} and hist.share.sum() == pytest.approx(4.0)
+    curves = R.curve_rows(runs + runs[:1])  # a training listed twice is drawn once
+    assert len(curves) == 4 and curves.smoothed.tolist() == [3.0, 2.5, 3.0, 2.5]
+    table = R.ci_table(gen, ["dataset", "encoder", "route"])
+    assert table.loc[("movielens", "sasrec", "pair_item", "zero"), "model − this (hit)"] == "0.500 [0.300, 0.700]"
+
+
+def test_a_result_can_carry_extra_routes_and_conditions():
+    r = result()
+    r["eval"]["test"]["ranking"]["own"]["aligned_zero"] = {"summary": {m: S(0.1) for m in R.PROBE_METRICS}}
+    r["eval"]["test"]["ranking"]["own"]["model_vs_aligned_zero"] = {m: D(0.3, 0.2, 0.4) for m in R.PROBE_METRICS}
+    b = R.run_block(r, route="aligned", role="main")
+    assert b["probe"]["own"]["diff_vs"]["aligned_zero"]["Hit@1"] == D(0.3, 0.2, 0.4)
+    rows = R.probe_rows([b, R.run_block(result(), route="end-to-end", role="main")])
+    assert set(rows.route) == {"aligned", "end-to-end"} and "aligned_zero" in set(rows.condition)
+
+
+def _write(tmp_path, runs):
+    write_json_atomic(tmp_path / "04_sequence_residual" / "metrics.json", R.task_metrics("residual", runs, preset="smoke"))
+
+
+def test_headline_check_passes_only_when_every_reading_clears_shuffled_and_zero(tmp_path, capsys):
+    _write(tmp_path, [R.run_block(result(), route="end-to-end", role="main"),
+                      R.run_block(result(diffs=((0.0, -0.2, 0.2),) * 3), route="x", role="ablation")])  # not headline
+    assert R.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "residual / movielens / sasrec / end-to-end: generation hit = 0.500 [0.400, 0.600] (n=20)" in out
+    assert "model - shuffled: +0.400 [+0.200, +0.600]  CI excludes 0" in out and "probe Hit@1 (own)" in out
+    # a second route whose probe sits at its zero control: the check fails, and says which
+    weak = result()
+    weak["eval"]["test"]["ranking"]["own"]["model_vs_zero"] = {m: D(0.01, -0.05, 0.07) for m in R.PROBE_METRICS}
+    _write(tmp_path, [R.run_block(result(), route="end-to-end", role="main"),
+                      R.run_block(weak, route="aligned", role="main")])
+    assert R.main([str(tmp_path)]) == 1
+    rows = R.headline(R.load_runs(tmp_path))
+    assert [(h["route"], h["reading"], h["clears"]) for h in rows] == [
+        ("end-to-end", "generation hit", True), ("end-to-end", "probe Hit@1 (own)", True),
+        ("aligned", "generation hit", True), ("aligned", "probe Hit@1 (own)", False)]
+    assert rows[3]["vs"]["zero"]["excludes_0"] is False and rows[3]["vs"]["popularity"]["value"] == 0.4
+    assert R.main([str(tmp_path / "nothing")]) == 2
+
+
+def test_a_reading_without_its_controls_does_not_clear():
+    r = result()
+    del r["eval"]["test"]["generation"]["model_vs_zero"]
+    rows = R.headline([R.run_block(r, route="e2e", role="main")])
+    assert rows[0]["clears"] is False and "zero" not in rows[0]["vs"]
+
+
+def test_pick_best_by_hit1_then_mrr_and_says_when_it_is_noise():
+    a, b = R.run_block(result(), route="a", role="ablation"), R.run_block(result(), route="b", role="ablation")
+    b["probe"]["own"]["conditions"]["model"]["MRR"] = S(0.9)
+    assert R.pick_best([a, b]) == ("b", "")
+    b["probe"]["own"]["diff_vs"]["shuffled"]["Hit@1"] = D(0.0, -0.1, 0.1)
+    best, note = R.pick_best([a, b])
+    assert best == "b" and "does not clear its shuffled control" in note
+    assert R.pick_best([]) == (None, "")
