@@ -65,9 +65,9 @@ def run_conditions(interp, cases: Cases, titles: list[str], read: Callable, cont
     return out
 
 
-def paired_diff(a, b) -> dict:
+def paired_diff(a, b, seed: int = 0) -> dict:
     """{mean, lo, hi} of a - b over the same cases (paired bootstrap 95% interval)."""
-    m, lo, hi = paired_bootstrap_diff(a, b)
+    m, lo, hi = paired_bootstrap_diff(a, b, seed=seed)
     return {"mean": m, "lo": lo, "hi": hi}
 
 

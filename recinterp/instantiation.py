@@ -10,17 +10,28 @@ for a real item we know what the LLM should have said.
 Windows follow task 2 exactly: ``after`` = the last ``max_len`` items of history + [new],
 ``before`` = ``after`` without its last item.  For a full history of 10 the oldest item
 falls out of both, as it does in the data's sliding windows.
+
+The measurements of task 3 (notebook 05) live here too: route fidelity (is a real item's
+true title named, against a shuffled pairing), novelty, how often the named item is the
+true next one and how the recommenders retrieve it, genre overlap of the named and the
+appended item with the history, and how often a judge agrees with that content proxy.
 """
 from __future__ import annotations
 
+import math
 import re
 
+import numpy as np
 import torch
 
 from .cases import Cases, make_examples
+from .controls import paired_diff
+from .metrics import ranks_from_scores, summarize
 from .models import SeqEncoder
+from .novelty import genre_overlap, novel_flags
 from .prompts import TITLE_SEP
 from .tasks.residual import residual_features
+from .textmatch import found_titles
 
 
 def trim_full(enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,3 +132,78 @@ def first_title(answer: str) -> str:
     if rest != line:
         rest = _TAIL.split(rest, maxsplit=1)[0]
     return rest.split(TITLE_SEP)[0].strip().strip('"').strip()
+
+
+# ---------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------
+NAN_SUMMARY = {"mean": math.nan, "lo": math.nan, "hi": math.nan, "n": 0}
+
+
+def _summary(values, seed: int) -> dict:
+    values = np.asarray(values, dtype=float)
+    return summarize(values, seed=seed) if values.size else dict(NAN_SUMMARY)
+
+
+def title_hits(answers: list[str], true_ids, titles: list[str]) -> np.ndarray:
+    """1.0 where an answer names the title of its item (literal match, recinterp.textmatch)."""
+    return np.array([found_titles(a, [titles[int(i)]])[0] for a, i in zip(answers, true_ids)], dtype=float)
+
+
+def route_fidelity(answers: list[str], true_ids: torch.Tensor, titles: list[str], seed: int = 0) -> dict:
+    """For real appended items: how often the answer names the item, against the same answers
+    scored for another case's item (a shuffled pairing: the chance level of naming it)."""
+    hit = title_hits(answers, true_ids, titles)
+    shuffled = title_hits(answers, torch.as_tensor(true_ids).roll(1), titles)
+    return {"hit": summarize(hit, seed=seed), "shuffled": summarize(shuffled, seed=seed),
+            "diff": paired_diff(hit, shuffled, seed=seed)}
+
+
+def novelty_summary(matches: list[dict], seed: int = 0) -> dict:
+    """Share of non-empty named titles that are not in the catalogue ({mean, lo, hi, n}; n = 0: none)."""
+    return _summary(novel_flags(matches), seed)
+
+
+def named_is_next(matches: list[dict], next_ids, seed: int = 0) -> dict:
+    """How often the named title is the catalogue title of the true next item."""
+    return _summary([float(m["in_catalogue"] and m["idx"] == int(t)) for m, t in zip(matches, next_ids)], seed)
+
+
+def retrieval(scores: torch.Tensor, next_ids: torch.Tensor, ks=(1, 10)) -> dict:
+    """HR@k of the true next item in a recommender's full ranking (``metrics.ranks_from_scores``)."""
+    ranks = ranks_from_scores(scores.float(), torch.as_tensor(next_ids).long())
+    return {f"retrieval_HR@{k}": float((ranks <= k).float().mean()) for k in ks}
+
+
+def item_tags(catalogue, i: int) -> list[str]:
+    """An item's content tags: its genres, and its user tags where the catalogue has them (Steam)."""
+    return list(catalogue.genres[i]) + (list(catalogue.tags[i]) if catalogue.tags else [])
+
+
+def history_tags(catalogue, seqs: torch.Tensor, lens: torch.Tensor) -> list[list[list[str]]]:
+    return [[item_tags(catalogue, j) for j in seqs[i, : int(lens[i])].tolist()] for i in range(len(seqs))]
+
+
+def content_overlap(hist_tags: list, matches: list[dict], appended_ids, catalogue, seed: int = 0) -> dict:
+    """Genre overlap with the history (``novelty.genre_overlap``) of the named item (where it is in the
+    catalogue) and of the appended item; None where no case has both sides' genres."""
+    named = [genre_overlap(h, item_tags(catalogue, m["idx"])) for h, m in zip(hist_tags, matches) if m["in_catalogue"]]
+    appended = [genre_overlap(h, item_tags(catalogue, int(j))) for h, j in zip(hist_tags, appended_ids)]
+    named, appended = [v for v in named if not math.isnan(v)], [v for v in appended if not math.isnan(v)]
+    return {"named_item": summarize(named, seed=seed) if named else None,
+            "appended_item": summarize(appended, seed=seed) if appended else None}
+
+
+def proxy_agreement(verdicts: list[str], hist_tags: list, matches_a: list[dict], matches_b: list[dict], catalogue,
+                    seed: int = 0) -> dict | None:
+    """Share of judged pairs where the judge's winner ("A" / "B") has the higher genre overlap with the
+    history, over pairs whose named items are both in the catalogue with distinct, known overlaps."""
+    agree = []
+    for verdict, h, ma, mb in zip(verdicts, hist_tags, matches_a, matches_b):
+        if not (ma["in_catalogue"] and mb["in_catalogue"]) or verdict not in ("A", "B"):
+            continue
+        oa, ob = genre_overlap(h, item_tags(catalogue, ma["idx"])), genre_overlap(h, item_tags(catalogue, mb["idx"]))
+        if math.isnan(oa) or math.isnan(ob) or oa == ob:
+            continue
+        agree.append(float((verdict == "A") == (oa > ob)))
+    return summarize(agree, seed=seed) if agree else None

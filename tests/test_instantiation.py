@@ -80,8 +80,18 @@ def test_candidates_and_naming_end_to_end_on_tiny_models():
                                               n_tokens=2, input="pair"))
     titles = [f"Title {i}" for i in range(12)]
     out = name_items(interp, enc, ids, lens, items["random"], titles, max_new_tokens=3)
-    assert len(out) == 2 and all(isinstance(t, str) for t in out)
-    assert out == name_items(interp, enc, ids, lens, items["random"], titles, max_new_tokens=3)
+    # the answers are the interpreter's to task 2's prompt over task 2's features of the appended window
+    from recinterp.cases import Cases, make_examples
+    from recinterp.tasks.residual import residual_features
+
+    h_b, l_b, h_a, l_a = residual_states(enc, ids, lens, items["random"]["emb"])
+    cases = Cases("residual", "pair", residual_features(h_b, l_b, h_a, l_a, "pair"), items["random"]["ids"][:, None],
+                  torch.full((2, 1), -1), meta={"dataset": ""})
+    want = interp.generate(make_examples(cases, range(2), titles, llm, 2, with_targets=False), max_new_tokens=3)
+    assert out == want and len(out) == 2
+    assert name_items(interp, enc, ids, lens, items["random"], titles, max_new_tokens=3, control="zero") == \
+        interp.generate(make_examples(cases, range(2), titles, llm, 2, with_targets=False), max_new_tokens=3,
+                        control="zero")
 
 
 @pytest.mark.parametrize("answer, title", [
@@ -102,3 +112,38 @@ def test_first_title_takes_the_title_out_of_a_sentence(answer, title):
     from recinterp.instantiation import first_title
 
     assert first_title(answer) == title
+
+
+def test_task3_measurements_by_hand():
+    import math
+
+    from recinterp.data.types import Catalogue
+    from recinterp.instantiation import (content_overlap, history_tags, named_is_next, novelty_summary,
+                                         proxy_agreement, retrieval, route_fidelity)
+
+    titles = ["Heat", "Casino", "Fargo", "Alien"]
+    # route fidelity: answers name their own item in 2 of 3 cases; paired with another case's item, in none
+    fid = route_fidelity(["Heat", "Casino!", "nothing"], torch.tensor([0, 1, 2]), titles)
+    assert fid["hit"]["mean"] == pytest.approx(2 / 3) and fid["shuffled"]["mean"] == 0.0
+    assert fid["diff"]["mean"] == pytest.approx(2 / 3) and fid["hit"]["n"] == 3
+    m = [{"idx": 0, "in_catalogue": True, "empty": False}, {"idx": 3, "in_catalogue": False, "empty": False},
+         {"idx": None, "in_catalogue": False, "empty": True}]
+    assert novelty_summary(m)["mean"] == 0.5 and novelty_summary(m)["n"] == 2  # the empty answer is left out
+    assert math.isnan(novelty_summary(m[2:])["mean"]) and novelty_summary(m[2:])["n"] == 0
+    assert named_is_next(m, [0, 3, 1])["mean"] == pytest.approx(1 / 3)  # a novel title is never the next item
+    # retrieval through the package's ranking: a tie counts against the true item
+    scores = torch.tensor([[0.9, 0.1, 0.5, 0.2], [0.3, 0.3, 0.1, 0.0]])
+    assert retrieval(scores, torch.tensor([0, 0]), ks=(1, 2)) == {"retrieval_HR@1": 0.5, "retrieval_HR@2": 1.0}
+    # genre overlap of the named and the appended item with the history
+    cat = Catalogue(titles, titles, [["crime"], ["crime", "drama"], ["comedy"], []])
+    hist = history_tags(cat, torch.tensor([[0, 1, 4]]), torch.tensor([2]))
+    assert hist == [[["crime"], ["crime", "drama"]]]
+    c = content_overlap(hist * 2, [m[0], m[1]], [2, 1], cat)
+    assert c["named_item"]["mean"] == 0.5 and c["named_item"]["n"] == 1  # "Heat" vs {crime, drama}; novel one left out
+    assert c["appended_item"]["mean"] == pytest.approx(0.5) and c["appended_item"]["n"] == 2  # Fargo 0, Casino 1
+    assert content_overlap(hist, [m[1]], [3], cat) == {"named_item": None, "appended_item": None}  # Alien has no genres
+    # judge vs proxy: A = Casino (overlap 1), B = Fargo (0); agreeing, disagreeing, a tie and a novel title left out
+    a, b = {"idx": 1, "in_catalogue": True}, {"idx": 2, "in_catalogue": True}
+    agree = proxy_agreement(["A", "B", "tie", "A"], hist * 4, [a, a, a, m[1]], [b, b, b, b], cat)
+    assert agree["mean"] == 0.5 and agree["n"] == 2
+    assert proxy_agreement(["tie"], hist, [a], [b], cat) is None
