@@ -24,8 +24,8 @@ Judges
 
 Known limits
 ------------
-- A 135M-parameter judge is close to a coin flip with a strong position bias; report its bias
-  and the random-item control next to any comparison, and prefer a strong judge when one is
+- A small local judge can sit near chance with a strong position bias: report its bias and
+  the random-item control next to any comparison, and prefer a strong judge when one is
   configured. Judges see titles only (no plots, no genres).
 - Forced choice: the prompt asks for A or B; ties arise only from order disagreement (or an
   explicit tie answer that :func:`parse_choice` recognises).

@@ -108,8 +108,8 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype = "auto") -> tuple
     """-> (weight dtype, compute dtype, autocast?).
 
     GPU: weights in bf16 (fp16 where bf16 is missing), no autocast needed.
-    CPU: fp32 weights and bf16 autocast when the CPU has bf16 kernels (measured ~1.6x
-    faster than fp32 on this machine's AVX512-BF16 cores); plain fp32 otherwise.
+    CPU: fp32 weights and bf16 autocast when the CPU has native bf16 kernels (faster than fp32
+    there; bench/ measures by how much); plain fp32 otherwise.
     An explicit dtype loads the weights in it and runs without autocast.
     """
     if dtype != "auto":

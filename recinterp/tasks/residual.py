@@ -7,8 +7,8 @@ appends the ideal item, so the same adapter serves task 3 (see
 ``recinterp.instantiation``, which calls ``residual_features``).
 
 Inputs (``input``), the ablation the notebook shows:
-- ``pair``       one placeholder; the adapter reads [h_before, h_after] (d_in = 2d):
-                 the best variant in the prototypes (init it from the item adapter);
+- ``pair``       one placeholder; the adapter reads [h_before, h_after] (d_in = 2d),
+                 which can start as the item adapter applied to the difference (``init_from``);
 - ``diff``       one placeholder; the adapter reads h_after - h_before;
 - ``two_slots``  two placeholders (the paper's prompt: "list 1 ... list 2 ..."); the
                  same adapter reads h_before, then h_after.
