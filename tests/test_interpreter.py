@@ -160,11 +160,18 @@ def test_batched_left_padded_generation_equals_one_at_a_time(llm):
     assert interp.generate(ex, max_new_tokens=12, min_new_tokens=12, batch_size=2) == batched
 
 
-def test_generation_controls_run(llm):
+def test_the_zero_control_is_an_adapter_that_outputs_zeros(llm):
     interp = make(llm)
     ex = [Example(e.prompt, e.features) for e in examples(llm)]
-    out = interp.generate(ex, max_new_tokens=6, repetition_penalty=1.3, no_repeat_ngram_size=2, control="zero")
-    assert len(out) == 2
+    kw = dict(max_new_tokens=6, repetition_penalty=1.3, no_repeat_ngram_size=2)
+    out = interp.generate(ex, control="zero", **kw)
+    silent = make(llm)
+    with torch.no_grad():
+        for p in silent.projector.parameters():
+            p.zero_()
+    assert out == silent.generate(ex, **kw) and len(out) == 2
+    other = [Example(e.prompt, torch.randn_like(e.features)) for e in ex]
+    assert interp.generate(other, control="zero", **kw) == out  # the features no longer matter
 
 
 def test_width_mismatch_raises(llm):
