@@ -27,12 +27,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from recinterp.config import write_json_atomic
+from recinterp.adapter import build_adapter
+from recinterp.cases import Cases, make_examples
 from recinterp.collator import IGNORE, Example
+from recinterp.config import write_json_atomic
 from recinterp.interpreter import Interpreter
 from recinterp.llm import check_frozen, load_llm, tiny_llm
-from recinterp.projector import build_projector
-from recinterp.cases import Cases, make_examples
 
 TITLES = ["The Usual Suspects", "Toy Story", "Heat", "Twelve Monkeys", "Dead Man Walking", "Il Postino",
           "The Godfather", "Star Wars", "Fargo", "Contact", "Scream", "Liar Liar", "Air Force One",
@@ -70,8 +70,8 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     llm = tiny_llm() if a.llm == "tiny" else load_llm(a.llm, device=a.device, dtype=a.dtype)
     d = 64
-    proj = build_projector(kind="linear", d_in=d, d_llm=llm.hidden_size, n_positions=10, n_tokens=a.n_tokens,
-                           input="all", task="recovery").to(llm.device)
+    proj = build_adapter(kind="linear", d_in=d, d_llm=llm.hidden_size, n_positions=10, n_tokens=a.n_tokens,
+                         input="all", task="recovery").to(llm.device)
     interp = Interpreter(llm, proj, max_target_tokens=a.max_target_tokens)
     g = torch.Generator().manual_seed(0)
     B = a.batch

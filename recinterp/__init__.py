@@ -5,7 +5,7 @@ Where each idea of the papers lives:
 - ``recinterp.data``           MovieLens-100K / Steam in the LLaRA processed form (verified, cached)
 - ``recinterp.models``         SASRec, GRU4Rec, Caser (one file each), DreamRec, training, checkpoints
 - ``recinterp.llm``            the frozen LLM (embedded SmolLM2 or any HF causal LM)
-- ``recinterp.projector``      the adapter mapping recommender states to soft tokens
+- ``recinterp.adapter``      the adapter mapping recommender states to soft tokens
 - ``recinterp.prompts``        prompt builders with placeholder expansion
 - ``recinterp.interpreter``    splicing soft tokens into the frozen LLM; loss, scoring, generation
 - ``recinterp.train_adapter``  the adapter-only training loop (accelerate, resumable)

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from recinterp import prompts as P
-from recinterp.config import write_json_atomic
 from recinterp.collator import Example
+from recinterp.config import write_json_atomic
 from recinterp.llm import SLOT_TOKEN
 
 TASKS = ("item", "recovery", "residual")

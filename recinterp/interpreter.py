@@ -1,6 +1,6 @@
 """The splice model: a frozen LLM reading soft tokens made by a trainable adapter.
 
-    interp = Interpreter(llm, projector)
+    interp = Interpreter(llm, adapter)
     batch = interp.collator([Example(prompt, features, target), ...])  # recinterp.collator tokenises
     loss = interp(batch)                                               # next-token loss on the target only
     scores = interp.score_candidates(examples, candidates)             # (N, C) log-likelihoods
@@ -26,18 +26,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from recinterp.adapter import Adapter, AdapterConfig
 from recinterp.collator import IGNORE, Batch, Collator, Example, pad
 from recinterp.llm import FrozenLLM
-from recinterp.projector import Projector
 
 class Interpreter(nn.Module):
-    def __init__(self, llm: FrozenLLM, projector: Projector, max_target_tokens: int | None = 32,
+    def __init__(self, llm: FrozenLLM, adapter: Adapter, max_target_tokens: int | None = 32,
                  collator: Collator | None = None):
         super().__init__()
-        if projector.cfg.d_llm != llm.hidden_size:
-            raise ValueError(f"adapter outputs width {projector.cfg.d_llm} but {llm.name} has hidden size {llm.hidden_size}")
+        if adapter.cfg.d_llm != llm.hidden_size:
+            raise ValueError(f"adapter outputs width {adapter.cfg.d_llm} but {llm.name} has hidden size {llm.hidden_size}")
         object.__setattr__(self, "llm", llm)  # a plain attribute: not a submodule, never in parameters()
-        self.projector = projector
+        self.adapter = adapter
         # scoring and generation tokenise through it; training brings its own (recinterp.train_adapter)
         self.collator = collator or Collator(llm, max_target_tokens)
         dec = llm.model.get_decoder()
@@ -48,13 +48,13 @@ class Interpreter(nn.Module):
         return self.llm.device
 
     @property
-    def adapter(self) -> Projector:
-        """The adapter itself, also while training wraps it (DDP under ``accelerate launch``)."""
-        return getattr(self.projector, "module", self.projector)
+    def adapter_cfg(self) -> AdapterConfig:
+        """The adapter's config, also while training wraps it (DDP under ``accelerate launch``)."""
+        return getattr(self.adapter, "module", self.adapter).cfg
 
     @property
     def n_tokens(self) -> int:
-        return self.adapter.cfg.n_tokens
+        return self.adapter_cfg.n_tokens
 
     # -- splicing --------------------------------------------------------------------------
     def soft_tokens(self, features: torch.Tensor, control: str | None = None) -> torch.Tensor:
@@ -62,7 +62,7 @@ class Interpreter(nn.Module):
         if control not in (None, "zero"):  # "shuffled" is made from the features given (recinterp.controls)
             raise ValueError(f"unknown control {control!r}: the interpreter applies None or 'zero'")
         B, S, P, d_in = features.shape
-        soft = self.projector(features.reshape(B * S, P, d_in).to(self.device))  # (B*S, k, d_llm)
+        soft = self.adapter(features.reshape(B * S, P, d_in).to(self.device))  # (B*S, k, d_llm)
         soft = soft.reshape(B, S * self.n_tokens, -1)
         return torch.zeros_like(soft) if control == "zero" else soft
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
+from recinterp.adapter import load_adapter
+from recinterp.cases import Cases, check_titles, make_examples
 from recinterp.collator import Collator
 from recinterp.llm import check_frozen
-from recinterp.projector import load_projector
-from recinterp.cases import Cases, check_titles, make_examples
 
 CKPT = "checkpoint"
 FINAL = "adapter"
@@ -88,11 +88,11 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) ->
     return perm[rank::world]
 
 
-def _save_checkpoint(folder: Path, projector, opt, sched, state: dict) -> None:
+def _save_checkpoint(folder: Path, adapter, opt, sched, state: dict) -> None:
     """Write to a temporary folder, then swap it in: a crash never leaves half a checkpoint."""
     tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
-    projector.save(tmp)
+    adapter.save(tmp)
     torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **state}, tmp / "train_state.pt")
     if folder.exists():
         os.replace(folder, old)
@@ -103,7 +103,7 @@ def _save_checkpoint(folder: Path, projector, opt, sched, state: dict) -> None:
 def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | None = None,
                   out_dir: str | os.PathLike | None = None, resume: bool = True, progress: bool = True,
                   accelerator=None) -> dict:
-    """Train ``interp.projector`` on ``cases``; returns the run's history (losses, speed, steps)."""
+    """Train ``interp.adapter`` on ``cases``; returns the run's history (losses, speed, steps)."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
@@ -118,7 +118,7 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
     interp.llm.to(acc.device)
     check_frozen(interp.llm.model)
     collate = Collator(interp.llm, cfg.max_target_tokens)  # the training targets' truncation is a training setting
-    base = interp.projector.float()
+    base = interp.adapter.float()
     opt = torch.optim.AdamW(base.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     n_local = math.ceil(len(cases) / acc.num_processes)
@@ -130,13 +130,13 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
     step, micro, history, seconds_before = 0, 0, [], 0.0
     if out is not None and resume and (out / CKPT / "train_state.pt").exists():
         st = torch.load(out / CKPT / "train_state.pt", map_location="cpu", weights_only=False)
-        base.load_state_dict(load_projector(out / CKPT, d_llm=interp.llm.hidden_size).state_dict())
+        base.load_state_dict(load_adapter(out / CKPT, d_llm=interp.llm.hidden_size).state_dict())
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
         step, micro, history, seconds_before = st["step"], st["micro"], st["history"], st.get("seconds", 0.0)
 
     proj, opt = acc.prepare(base, opt)
-    interp.projector = proj  # DDP-wrapped under several processes; the same module otherwise
+    interp.adapter = proj  # DDP-wrapped under several processes; the same module otherwise
     interp.train()
     t0, seen, ema = time.time(), 0, None
     bar = tqdm(total=total, initial=step, disable=not (progress and acc.is_local_main_process), desc="adapter")
@@ -191,10 +191,10 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
     finally:
         bar.close()
     save()
-    interp.projector = acc.unwrap_model(proj)
+    interp.adapter = acc.unwrap_model(proj)
     interp.eval()
     if out is not None and acc.is_main_process:
-        interp.projector.save(out / FINAL)
+        interp.adapter.save(out / FINAL)
     elapsed = time.time() - t0
     return {"steps": step, "total_steps": total, "stopped_by": stopped, "history": history,
             "seconds_this_run": elapsed, "seconds_total": seconds_before + elapsed,

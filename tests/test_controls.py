@@ -3,16 +3,16 @@ import numpy as np
 import pytest
 import torch
 
+from recinterp.adapter import build_adapter
 from recinterp.cases import Cases
 from recinterp.controls import derangement, paired_differences, popularity_answers, popularity_scores, run_conditions
 from recinterp.interpreter import Interpreter
 from recinterp.llm import tiny_llm
-from recinterp.projector import build_projector
 
 
 def test_run_conditions_reads_the_same_cases_with_each_control():
     llm = tiny_llm()
-    interp = Interpreter(llm, build_projector(kind="linear", d_in=4, d_llm=llm.hidden_size, n_tokens=1, input="pair"))
+    interp = Interpreter(llm, build_adapter(kind="linear", d_in=4, d_llm=llm.hidden_size, n_tokens=1, input="pair"))
     feats = torch.arange(5, dtype=torch.float)[:, None, None, None].expand(5, 1, 1, 4).clone()  # case i reads i
     cases = Cases("residual", "pair", feats, torch.arange(5)[:, None], torch.full((5, 1), -1), meta={"n_items": 9})
     seen = {}

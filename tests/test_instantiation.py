@@ -60,7 +60,7 @@ def test_candidates_and_naming_end_to_end_on_tiny_models():
     from recinterp.interpreter import Interpreter
     from recinterp.llm import tiny_llm
     from recinterp.models import DreamRec, DreamRecConfig
-    from recinterp.projector import build_projector
+    from recinterp.adapter import build_adapter
 
     torch.manual_seed(0)
     enc = build_encoder("sasrec", n_items=12, d=8, max_len=4).eval()
@@ -76,8 +76,8 @@ def test_candidates_and_naming_end_to_end_on_tiny_models():
     again = candidate_items(enc, dr, ids, lens, seed=1)
     torch.testing.assert_close(again["dreamrec"]["emb"], items["dreamrec"]["emb"])  # seeded
     llm = tiny_llm()
-    interp = Interpreter(llm, build_projector(kind="linear", d_in=16, d_llm=llm.hidden_size, n_positions=1,
-                                              n_tokens=2, input="pair"))
+    interp = Interpreter(llm, build_adapter(kind="linear", d_in=16, d_llm=llm.hidden_size, n_positions=1,
+                                            n_tokens=2, input="pair"))
     titles = [f"Title {i}" for i in range(12)]
     out = name_items(interp, enc, ids, lens, items["random"], titles, max_new_tokens=3)
     # the answers are the interpreter's to task 2's prompt over task 2's features of the appended window

@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from recinterp import prompts as P
+from recinterp.adapter import build_adapter
 from recinterp.collator import IGNORE, Collator, Example
 from recinterp.interpreter import Interpreter
 from recinterp.llm import SLOT_TOKEN, tiny_llm
-from recinterp.projector import build_projector
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def llm():
 
 def make(llm, k=2, d_in=4, slots=("before", "after"), seed=0):
     torch.manual_seed(seed)
-    return Interpreter(llm, build_projector(kind="linear", d_in=d_in, d_llm=llm.hidden_size, n_tokens=k))
+    return Interpreter(llm, build_adapter(kind="linear", d_in=d_in, d_llm=llm.hidden_size, n_tokens=k))
 
 
 def examples(llm, k=2, targets=("Heat", "Toy Story 2"), d_in=4, tp=P.RESIDUAL_TWO):
@@ -42,7 +42,7 @@ def test_splice_puts_the_adapter_output_exactly_at_the_reserved_positions(llm):
         other = ~batch.slot_mask[b]
         assert torch.equal(emb[b, other], table[batch.input_ids[b, other]])
     # slot order follows the features: before-tokens come from features[:, 0]
-    direct = interp.projector(batch.features[:, 0])
+    direct = interp.adapter(batch.features[:, 0])
     assert torch.allclose(soft[:, :2], direct, atol=1e-6)
 
 
@@ -99,9 +99,9 @@ def test_loss_reaches_only_the_adapter(llm):
     interp = make(llm)
     loss = interp(interp.collator(examples(llm)))
     loss.backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in interp.projector.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in interp.adapter.parameters())
     assert all(p.grad is None for p in llm.model.parameters())
-    assert {n.split(".")[0] for n, _ in interp.named_parameters()} == {"projector"}
+    assert {n.split(".")[0] for n, _ in interp.named_parameters()} == {"adapter"}
 
 
 def test_zero_control_changes_the_soft_tokens_only(llm):
@@ -132,12 +132,12 @@ def test_scorer_ranks_the_true_title_first_on_an_obvious_case(llm):
     """Teach the adapter 4 items with orthogonal features; the scorer must then rank each
     item's own title first, and must not when the features are swapped."""
     torch.manual_seed(0)
-    interp = Interpreter(llm, build_projector(kind="linear", d_in=4, d_llm=llm.hidden_size, n_tokens=2))
+    interp = Interpreter(llm, build_adapter(kind="linear", d_in=4, d_llm=llm.hidden_size, n_tokens=2))
     titles = ["apple", "zebra", "mango", "kiwi"]
     prompt = P.build_prompt(llm.tokenizer, P.ITEM.eval[0], P.ITEM.slots, 2, SLOT_TOKEN)
     feats = 3 * torch.eye(4)[:, None, None, :]
     batch = interp.collator([Example(prompt, feats[i], titles[i]) for i in range(4)])
-    opt = torch.optim.Adam(interp.projector.parameters(), lr=0.1)
+    opt = torch.optim.Adam(interp.adapter.parameters(), lr=0.1)
     for _ in range(150):
         opt.zero_grad()
         interp(batch).backward()
@@ -167,7 +167,7 @@ def test_the_zero_control_is_an_adapter_that_outputs_zeros(llm):
     out = interp.generate(ex, control="zero", **kw)
     silent = make(llm)
     with torch.no_grad():
-        for p in silent.projector.parameters():
+        for p in silent.adapter.parameters():
             p.zero_()
     assert out == silent.generate(ex, **kw) and len(out) == 2
     other = [Example(e.prompt, torch.randn_like(e.features)) for e in ex]
@@ -176,4 +176,4 @@ def test_the_zero_control_is_an_adapter_that_outputs_zeros(llm):
 
 def test_width_mismatch_raises(llm):
     with pytest.raises(ValueError, match="hidden size"):
-        Interpreter(llm, build_projector(kind="linear", d_in=4, d_llm=llm.hidden_size + 1))
+        Interpreter(llm, build_adapter(kind="linear", d_in=4, d_llm=llm.hidden_size + 1))

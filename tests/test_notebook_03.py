@@ -87,17 +87,17 @@ def test_notebook_03_smoke(smoke_results):
     assert len(R.headline(m["runs"])) == 2 * len(main)
 
     # the saved adapters load, and say what they were trained for
-    from recinterp.projector import load_projector
+    from recinterp.adapter import load_adapter
     main_adapter = cfg["adapters"][0]
     for dname in cfg["datasets"]:
         folder = smoke_results / "checkpoints" / "adapters" / dname / "sasrec" / "recovery"
         assert (folder / "adapter.safetensors").exists() and (folder / "adapter_config.json").exists()
-        proj = load_projector(folder)
+        proj = load_adapter(folder)
         c = proj.cfg
         assert (c.task, c.dataset, c.encoder, c.kind, c.n_tokens, c.input) == \
             ("recovery", dname, "sasrec", main_adapter["kind"], main_adapter["n_tokens"], main_adapter["input"])
         assert c.llm == m["llm_name"]
     for a in cfg["adapters"][1:]:
         folder = smoke_results / "checkpoints" / "adapters" / "movielens" / "sasrec" / f"recovery_{a['kind']}{a['n_tokens']}"
-        assert load_projector(folder).cfg.kind == a["kind"]
+        assert load_adapter(folder).cfg.kind == a["kind"]
     assert (smoke_results / "03_sequence_recovery" / "recovery_histogram.png").exists()

@@ -83,14 +83,14 @@ def test_notebook_04_smoke(smoke_results):
     # saved adapters: residual per (dataset, encoder), item, every ablation variant; they rebuild for notebook 05
     from recinterp.data import load_dataset
     from recinterp.models import load_checkpoint
-    from recinterp.projector import load_projector
+    from recinterp.adapter import load_adapter
     from recinterp.tasks import residual_cases
 
     root = smoke_results / "checkpoints"
     for dname in cfg["datasets"]:
         for ename in cfg["encoders"]:
             folder = root / "adapters" / dname / ename / "residual"
-            c = load_projector(folder).cfg
+            c = load_adapter(folder).cfg
             assert (c.task, c.dataset, c.encoder, c.input) == ("residual", dname, ename, m["best_variant"]["input"])
     for vname in variants:
         assert (root / "adapters" / "movielens" / "sasrec" / f"residual_{vname}" / "adapter.safetensors").exists()
@@ -99,6 +99,6 @@ def test_notebook_04_smoke(smoke_results):
     ds = load_dataset("movielens")
     enc = load_checkpoint(root, "movielens", "sasrec")
     cases = residual_cases(enc, ds.test.subset(torch.arange(3)), input=s["input"], positions=s["positions"])
-    proj = load_projector(root / "adapters" / "movielens" / "sasrec" / "residual")
+    proj = load_adapter(root / "adapters" / "movielens" / "sasrec" / "residual")
     soft = proj(cases.features.flatten(0, 1))
     assert soft.shape == (3 * cases.features.shape[1], s["n_tokens"], proj.cfg.d_llm)

@@ -119,7 +119,7 @@ def test_bad_cases_raise():
 
 def test_run_task_item_then_residual_from_the_item_adapter(world, tmp_path):
     from recinterp.data.types import Catalogue, RecDataset
-    from recinterp.projector import load_projector
+    from recinterp.adapter import load_adapter
     from recinterp.tasks import run_task
 
     enc, split, llm = world
@@ -135,12 +135,12 @@ def test_run_task_item_then_residual_from_the_item_adapter(world, tmp_path):
                    init_adapter=item["adapter_dir"], readout={"epochs": 1}, progress=False)
     r = res["eval"]["test"]["ranking"]["own"]
     assert {"model", "shuffled", "zero", "popularity", "encoder", "readout"} <= set(r)
-    saved = load_projector(res["adapter_dir"], d_llm=llm.hidden_size)
+    saved = load_adapter(res["adapter_dir"], d_llm=llm.hidden_size)
     assert saved.cfg.input == "pair" and saved.cfg.task == "residual" and saved.cfg.d_in == 16
     again = run_task("residual", enc, ds, llm, out_dir=tmp_path / "res", input="pair",
                      adapter={"kind": "linear", "n_tokens": 2}, train=train, progress=False)
     assert again["train"]["steps"] == 2 and len(again["train"]["history"]) == 2  # resumed, nothing retrained
-    back = load_projector(again["adapter_dir"], d_llm=llm.hidden_size)
+    back = load_adapter(again["adapter_dir"], d_llm=llm.hidden_size)
     assert all(torch.equal(v, back.state_dict()[k]) for k, v in saved.state_dict().items())
 
 
@@ -149,12 +149,12 @@ def test_preset_sections_fit_the_library(preset):
     import inspect
 
     from recinterp.plan import resolve_preset
-    from recinterp.projector import ProjectorConfig
+    from recinterp.adapter import AdapterConfig
     from recinterp.tasks import EvalConfig, evaluate, run_task
 
     ev_args = set(inspect.signature(evaluate).parameters)
     run_args = set(inspect.signature(run_task).parameters)
-    proj_fields = set(ProjectorConfig.__dataclass_fields__) | {"positions"}
+    proj_fields = set(AdapterConfig.__dataclass_fields__) | {"positions"}
     for section in ("recovery", "residual"):
         cfg = resolve_preset(preset, section)  # every train / eval dict is checked against its dataclass
         evals = [cfg["eval"]] + ([cfg["item_stage"]["eval"]] if cfg.get("item_stage", {}).get("eval") else [])

@@ -2,11 +2,11 @@
 import pytest
 import torch
 
+from recinterp.adapter import build_adapter, load_adapter
 from recinterp.data.types import Split
 from recinterp.interpreter import Interpreter
 from recinterp.llm import tiny_llm
 from recinterp.models import build_encoder
-from recinterp.projector import build_projector, load_projector
 from recinterp.tasks import residual_cases
 from recinterp.train_adapter import TrainConfig, eval_loss, lr_factor, train_adapter
 
@@ -28,7 +28,7 @@ def setup():
 
 def new_interp(llm, seed=0):
     torch.manual_seed(seed)
-    return Interpreter(llm, build_projector(kind="linear", d_in=16, d_llm=llm.hidden_size, n_tokens=2, input="pair"))
+    return Interpreter(llm, build_adapter(kind="linear", d_in=16, d_llm=llm.hidden_size, n_tokens=2, input="pair"))
 
 
 def snapshot(module):
@@ -38,12 +38,12 @@ def snapshot(module):
 def test_a_step_changes_the_adapter_and_nothing_else(setup):
     enc, cases, llm = setup
     interp = new_interp(llm)
-    llm0, enc0, ad0 = snapshot(llm.model), snapshot(enc), snapshot(interp.projector)
+    llm0, enc0, ad0 = snapshot(llm.model), snapshot(enc), snapshot(interp.adapter)
     hist = train_adapter(interp, cases, TITLES, TrainConfig(max_steps=1, batch_size=8), progress=False)
     assert hist["steps"] == 1
     assert all(torch.equal(v, llm.model.state_dict()[k]) for k, v in llm0.items())
     assert all(torch.equal(v, enc.state_dict()[k]) for k, v in enc0.items())
-    assert any(not torch.equal(v, interp.projector.state_dict()[k]) for k, v in ad0.items())
+    assert any(not torch.equal(v, interp.adapter.state_dict()[k]) for k, v in ad0.items())
     assert all(p.grad is None for p in llm.model.parameters()) and not llm.model.training
 
 
@@ -92,11 +92,11 @@ def test_resume_continues_exactly(setup, tmp_path):
     b2 = new_interp(llm, seed=123)  # a fresh process would start from other weights
     hb = train_adapter(b2, cases, TITLES, TrainConfig(max_steps=4, **cfg), out_dir=tmp_path / "b", progress=False)
     assert hb["steps"] == 4 and [h["loss"] for h in hb["history"]] == [h["loss"] for h in ha["history"]]
-    for k, v in a.projector.state_dict().items():
-        assert torch.equal(v, b2.projector.state_dict()[k])
+    for k, v in a.adapter.state_dict().items():
+        assert torch.equal(v, b2.adapter.state_dict()[k])
     # the final adapter is saved on its own and loads back
-    back = load_projector(tmp_path / "b" / "adapter", d_llm=llm.hidden_size)
-    assert all(torch.equal(v, back.state_dict()[k]) for k, v in b2.projector.state_dict().items())
+    back = load_adapter(tmp_path / "b" / "adapter", d_llm=llm.hidden_size)
+    assert all(torch.equal(v, back.state_dict()[k]) for k, v in b2.adapter.state_dict().items())
     assert ha["epochs"] == pytest.approx(4 * 2 / 3)  # 24 cases / batch 8 = 3 micro-batches per epoch
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from recinterp.cases import TASKS
 from recinterp.config import resolve
 from recinterp.data import load_dataset
 from recinterp.llm import load_llm
 from recinterp.models import load_checkpoint
-from recinterp.cases import TASKS
 from recinterp.plan import resolve_preset
 from recinterp.tasks.run import run_task
 

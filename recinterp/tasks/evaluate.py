@@ -141,7 +141,7 @@ def evaluate(interp, cases: Cases, titles: list[str], *, samplers=("random",), n
     check_titles(cases, titles)
     interp.eval()
     out = {"task": cases.task, "input": cases.input, "n": len(cases), "meta": dict(cases.meta),
-           "adapter": dict(vars(interp.adapter.cfg)), "llm": interp.llm.describe()}
+           "adapter": dict(vars(interp.adapter_cfg)), "llm": interp.llm.describe()}
     if generate:
         gc = [c for c in gen_controls if c != "popularity" or popularity is not None]
         out["generation"] = generation_eval(interp, cases, titles, popularity, gc, max_new_tokens, batch_size,

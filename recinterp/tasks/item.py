@@ -2,7 +2,7 @@
 
 A task of its own (can the LLM read *one* vector of the recommender's item space?) and
 an optional first stage: its adapter initialises the residual adapter
-(``recinterp.projector.init_from``); notebook 04's ablation measures whether that helps.
+(``recinterp.adapter.init_from``); notebook 04's ablation measures whether that helps.
 """
 from __future__ import annotations
 

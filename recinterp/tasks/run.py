@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 
 from recinterp import probes
+from recinterp.adapter import build_adapter, init_from, load_adapter
+from recinterp.cases import Cases, cached
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
-from recinterp.projector import build_projector, init_from, load_projector
-from recinterp.cases import Cases, cached
 from recinterp.tasks.evaluate import EvalConfig, evaluate_item, evaluate_recovery, evaluate_residual
 from recinterp.tasks.item import item_cases
 from recinterp.tasks.recovery import recovery_cases
@@ -94,10 +94,10 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
                          max_train_cases, seed)
     P = tr_cases.features.shape[2]
     cfg = {"kind": "linear", "n_tokens": 1, **adapter}
-    proj = build_projector(**cfg, d_in=tr_cases.features.shape[-1], d_llm=llm.hidden_size, n_positions=P,
-                           input=input, task=task, encoder=encoder_name, dataset=ds.name, llm=llm.name)
+    proj = build_adapter(**cfg, d_in=tr_cases.features.shape[-1], d_llm=llm.hidden_size, n_positions=P,
+                         input=input, task=task, encoder=encoder_name, dataset=ds.name, llm=llm.name)
     if init_adapter is not None:
-        init_from(proj, load_projector(init_adapter, d_llm=llm.hidden_size))
+        init_from(proj, load_adapter(init_adapter, d_llm=llm.hidden_size))
     tcfg = TrainConfig.from_dict({**(train or {}), "seed": (train or {}).get("seed", seed)})
     interp = Interpreter(llm, proj, max_target_tokens=tcfg.max_target_tokens)
     # resumes from out_dir/checkpoint; a finished run only reloads its checkpoint (0 new steps)

@@ -31,7 +31,7 @@ CONFIG_NAME = "adapter_config.json"
 
 
 @dataclass
-class ProjectorConfig:
+class AdapterConfig:
     kind: str = "linear"
     d_in: int = 64  # width of one input state
     d_llm: int = 576  # the LLM's hidden size
@@ -72,10 +72,10 @@ class ConvPool(nn.Module):
         return self.proj(pooled).view(B, self.k, self.d_llm)
 
 
-def _layers(cfg: ProjectorConfig) -> nn.Module:
+def _layers(cfg: AdapterConfig) -> nn.Module:
     P, k, d_in, d = cfg.n_positions, cfg.n_tokens, cfg.d_in, cfg.d_llm
     if min(P, k, d_in, d) < 1:
-        raise ValueError(f"projector sizes must be positive: {cfg}")
+        raise ValueError(f"adapter sizes must be positive: {cfg}")
     if cfg.kind == "conv_pool":
         return ConvPool(P, d_in, k, d)
     if cfg.kind in ("linear", "mlp2x_gelu"):
@@ -85,11 +85,11 @@ def _layers(cfg: ProjectorConfig) -> nn.Module:
         t = k // P
         net = nn.Linear(d_in, t * d) if cfg.kind == "linear" else nn.Sequential(nn.Linear(d_in, d), nn.GELU(), nn.Linear(d, t * d))
         return PerPosition(net, t, d)
-    raise ValueError(f"unknown projector kind {cfg.kind!r}: choose one of {KINDS}")
+    raise ValueError(f"unknown adapter kind {cfg.kind!r}: choose one of {KINDS}")
 
 
-class Projector(nn.Module):
-    def __init__(self, cfg: ProjectorConfig):
+class Adapter(nn.Module):
+    def __init__(self, cfg: AdapterConfig):
         super().__init__()
         self.cfg = cfg
         self.layers = _layers(cfg)
@@ -98,7 +98,7 @@ class Projector(nn.Module):
         """x (B, P, d_in) -> soft tokens (B, n_tokens, d_llm)."""
         P, d_in = self.cfg.n_positions, self.cfg.d_in
         if x.dim() != 3 or x.shape[1:] != (P, d_in):
-            raise ValueError(f"projector expects (B, {P}, {d_in}) states, got {tuple(x.shape)}")
+            raise ValueError(f"adapter expects (B, {P}, {d_in}) states, got {tuple(x.shape)}")
         return self.layers(x.to(self.dtype))
 
     @property
@@ -121,17 +121,17 @@ class Projector(nn.Module):
         return folder
 
 
-def build_projector(cfg: ProjectorConfig | None = None, **kw) -> Projector:
-    """Projector from a config and/or keyword overrides; unknown kinds and fields raise."""
+def build_adapter(cfg: AdapterConfig | None = None, **kw) -> Adapter:
+    """Adapter from a config and/or keyword overrides; unknown kinds and fields raise."""
     base = asdict(cfg) if cfg is not None else {}
-    names = {f.name for f in fields(ProjectorConfig)}
+    names = {f.name for f in fields(AdapterConfig)}
     unknown = set(kw) - names
     if unknown:
-        raise ValueError(f"unknown projector option(s) {sorted(unknown)}; known: {sorted(names)}")
-    return Projector(ProjectorConfig(**{**base, **kw}))
+        raise ValueError(f"unknown adapter option(s) {sorted(unknown)}; known: {sorted(names)}")
+    return Adapter(AdapterConfig(**{**base, **kw}))
 
 
-def load_projector(folder: str | os.PathLike, d_llm: int | None = None, map_location="cpu") -> Projector:
+def load_adapter(folder: str | os.PathLike, d_llm: int | None = None, map_location="cpu") -> Adapter:
     """Load a saved adapter; ``d_llm`` (the LLM it will feed) must equal the width it was trained for."""
     from safetensors.torch import load_file
 
@@ -139,17 +139,17 @@ def load_projector(folder: str | os.PathLike, d_llm: int | None = None, map_loca
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (folder / name).exists():
             raise FileNotFoundError(f"no {name} in {folder}")
-    cfg = ProjectorConfig(**json.loads((folder / CONFIG_NAME).read_text()))
+    cfg = AdapterConfig(**json.loads((folder / CONFIG_NAME).read_text()))
     if d_llm is not None and int(d_llm) != cfg.d_llm:
         raise ValueError(f"adapter in {folder} was trained for an LLM of width {cfg.d_llm} ({cfg.llm or 'unknown LLM'}), "
                          f"cannot feed an LLM of width {d_llm}")
-    proj = Projector(cfg)
+    proj = Adapter(cfg)
     proj.load_state_dict(load_file(str(folder / WEIGHTS_NAME), device=str(map_location)))
     return proj
 
 
 @torch.no_grad()
-def init_from(target: Projector, source: Projector) -> Projector:
+def init_from(target: Adapter, source: Adapter) -> Adapter:
     """Start ``target`` from a trained ``source`` (e.g. the item-alignment adapter).
 
     Same shapes: plain copy (diff / two_slots residual inputs read item-like vectors).
