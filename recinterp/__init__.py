@@ -1,21 +1,28 @@
 """recinterp: RecInterpreter and DreamRec as a thin, readable library.
 
-Where each idea of the papers lives:
+Where each idea of the papers lives, in import order (the README's Layout has one line each):
 
+- ``recinterp.config``         presets, paths, the notebook <-> preset-section map
+- ``recinterp.metrics``        the ranking function, HR/NDCG, bootstrap confidence intervals
 - ``recinterp.data``           MovieLens-100K / Steam in the LLaRA processed form (verified, cached)
-- ``recinterp.models``         SASRec, GRU4Rec, Caser (one file each), DreamRec, training, checkpoints
-- ``recinterp.llm``            the frozen LLM (embedded SmolLM2 or any HF causal LM)
-- ``recinterp.adapter``      the adapter mapping recommender states to soft tokens
-- ``recinterp.prompts``        prompt builders with placeholder expansion
-- ``recinterp.interpreter``    splicing soft tokens into the frozen LLM; loss, scoring, generation
-- ``recinterp.train_adapter``  the adapter-only training loop (accelerate, resumable)
-- ``recinterp.tasks``          item alignment, sequence recovery (task 1), sequence residual (task 2)
-- ``recinterp.probes``         likelihood-ranking probes, their controls, encoder-space references
-- ``recinterp.instantiation``  ideal-item instantiation (task 3): DreamRec's item through the residual route
 - ``recinterp.textmatch``      literal title matching in generated text
 - ``recinterp.novelty``        is a generated title in the catalogue? genre overlap
-- ``recinterp.judges``         pairwise judges: a local LLM or any OpenAI-compatible chat model
-- ``recinterp.metrics``        HR/NDCG, ranking metrics, bootstrap confidence intervals
+- ``recinterp.models``         SASRec, GRU4Rec, Caser (one file each), DreamRec, training, checkpoints
+- ``recinterp.llm``            the frozen LLM (embedded SmolLM2 or any HF causal LM)
+- ``recinterp.adapter``        the adapter mapping recommender states to soft tokens
+- ``recinterp.prompts``        prompt builders with placeholder expansion
+- ``recinterp.collator``       examples -> one tokenised batch (targets truncated)
+- ``recinterp.interpreter``    splicing soft tokens into the frozen LLM; loss, scoring, generation
+- ``recinterp.cases``          the cached cases every task, the trainer and the probes share
+- ``recinterp.controls``       the model's reading and its controls, paired differences
+- ``recinterp.train_adapter``  the adapter-only training loop (accelerate, resumable)
+- ``recinterp.probes``         likelihood-ranking probes and encoder-space references
+- ``recinterp.tasks``          item alignment, sequence recovery (task 1), sequence residual (task 2)
+- ``recinterp.plan``           resolve_preset: a preset over the library defaults, per run
+- ``recinterp.instantiation``  ideal-item instantiation (task 3) and its measurements
+- ``recinterp.judges``         the pairwise judging protocol and a local LLM judge
+- ``recinterp.openai_judge``   an OpenAI-compatible judge
+- ``recinterp.report``         the layout of tasks 1-2's metrics.json; the headline check
 - ``recinterp.figures``        the paper's figures from every notebook's metrics.json
 - ``recinterp.reproduce``      runs the numbered notebooks with papermill (``make reproduce``)
 """
