@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import fields
 from pathlib import Path
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -41,6 +42,15 @@ def load_preset(name: str, section: str | None = None) -> dict:
     if section not in cfg:
         raise KeyError(f"preset {name!r} has no section {section!r} (it has {sorted(cfg)})")
     return cfg[section]
+
+
+def from_options(cls, options: dict, what: str):
+    """A config dataclass from a dict of options; an unknown name raises, naming ``what`` and the known ones."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(options) - names
+    if unknown:
+        raise ValueError(f"unknown {what} option(s) {sorted(unknown)}; known: {sorted(names)}")
+    return cls(**options)
 
 
 def repo_root() -> Path:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict
 
-from recinterp.config import load_preset
+from recinterp.config import from_options, load_preset
 from recinterp.models.train import FitConfig
 from recinterp.tasks.evaluate import EvalConfig
 from recinterp.train_adapter import TrainConfig
@@ -34,10 +34,7 @@ _OVERRIDE_KEYS = ("by_dataset", "focus", "variant_train", "variant_eval", "train
 
 def _filled(cls, d: dict | None, where: str) -> dict:
     """{every field of ``cls``: default, updated by ``d``}; unknown names raise, naming ``where``."""
-    try:
-        return asdict(cls.from_dict(dict(d or {}))) if hasattr(cls, "from_dict") else asdict(cls(**dict(d or {})))
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{where}: {e}") from None
+    return asdict(from_options(cls, dict(d or {}), where))
 
 
 def _merge(base: dict, over: dict | None) -> dict:

@@ -21,7 +21,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -29,6 +29,7 @@ import torch
 from recinterp.adapter import load_adapter
 from recinterp.cases import Cases, check_titles, make_examples
 from recinterp.collator import Collator
+from recinterp.config import from_options
 from recinterp.llm import check_frozen
 
 CKPT = "checkpoint"
@@ -56,11 +57,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(names)}")
-        return cls(**d)
+        return from_options(cls, d, "training")
 
 
 def lr_factor(step: int, cfg: TrainConfig, total: int) -> float:

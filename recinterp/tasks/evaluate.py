@@ -26,6 +26,7 @@ import torch
 
 from recinterp import probes
 from recinterp.cases import Cases, check_titles
+from recinterp.config import from_options
 from recinterp.controls import (ALL_CONTROLS, CONTROLS, check_controls, paired_differences, popularity_answers,
                                 popularity_scores, run_conditions)
 from recinterp.metrics import summarize
@@ -51,11 +52,7 @@ class EvalConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "EvalConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown evaluation option(s) {sorted(unknown)}; known: {sorted(names)}")
-        return cls(**d)
+        return from_options(cls, d, "evaluation")
 
     def evaluate_kwargs(self) -> dict:
         """The keywords of ``evaluate`` that are set (lists as tuples); split and n_cases are the runner's."""
