@@ -100,7 +100,7 @@ class RunBlock(TypedDict):
     n_eval: int
     adapter: dict
     saved_to: str | None
-    train: TrainBlock
+    train: TrainBlock | None  # None: an adapter not trained by train_adapter (e.g. fitted in closed form)
     generation: GenBlock | None
     probe: dict[str, ProbeBlock]  # sampler -> block
     signal: dict[str, bool]  # comparison -> does the model clear it
@@ -186,7 +186,7 @@ def run_block(result: dict, *, route: str, role: str, split: str | None = None, 
         "task": result["task"], "dataset": result["dataset"], "encoder": result["encoder"], "route": route,
         "role": role, "input": result["input"], "split": ev.get("meta", {}).get("split", split),
         "n_eval": ev.get("n", 0), "adapter": ev.get("adapter", {}), "saved_to": saved_to,
-        "train": train_block(result["train"]), "generation": generation_block(ev.get("generation"), result["task"]),
+        "train": train_block(result["train"]) if result.get("train") else None, "generation": generation_block(ev.get("generation"), result["task"]),
         "probe": {s: probe_block(rk) for s, rk in ev.get("ranking", {}).items()}, "signal": {},
         "extra": dict(extra or {})}
     block["signal"] = signals(block)
@@ -278,7 +278,7 @@ def curve_rows(runs: list[RunBlock], window: int = 10):
     key = [k for k in _KEY if k != "split"]  # one training, however many splits it was evaluated on
     seen, rows = set(), []
     for r in runs:
-        if (ident := tuple(r[k] for k in key)) not in seen:
+        if r["train"] and (ident := tuple(r[k] for k in key)) not in seen:
             seen.add(ident)
             rows += [{**{k: r[k] for k in key}, "step": s, "loss": loss} for s, loss in r["train"]["curve"]]
     df = pd.DataFrame(rows)

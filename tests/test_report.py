@@ -87,6 +87,10 @@ def test_a_result_can_carry_extra_routes_and_conditions():
     assert b["probe"]["own"]["diff_vs"]["aligned_zero"]["Hit@1"] == D(0.3, 0.2, 0.4)
     rows = R.probe_rows([b, R.run_block(result(), route="end-to-end", role="main")])
     assert set(rows.route) == {"aligned", "end-to-end"} and "aligned_zero" in set(rows.condition)
+    untrained = result()
+    del untrained["train"]  # an adapter fitted without train_adapter (no training curve)
+    b = R.run_block(untrained, route="aligned", role="main")
+    assert b["train"] is None and len(R.curve_rows([b])) == 0 and len(R.headline([b])) == 2
 
 
 def _write(tmp_path, runs):
