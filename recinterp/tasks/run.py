@@ -18,7 +18,7 @@ import torch
 
 from recinterp import probes
 from recinterp.adapter import build_adapter, init_from, load_adapter
-from recinterp.cases import Cases, cached
+from recinterp.cases import INPUTS, Cases, cached
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
 from recinterp.tasks.evaluate import EvalConfig, evaluate_item, evaluate_recovery, evaluate_residual
@@ -27,7 +27,6 @@ from recinterp.tasks.recovery import recovery_cases
 from recinterp.tasks.residual import residual_cases
 from recinterp.train_adapter import FINAL, TrainConfig, train_adapter
 
-DEFAULT_INPUT = {"item": "item", "recovery": "all", "residual": "pair"}
 EVALUATORS = {"item": evaluate_item, "recovery": evaluate_recovery, "residual": evaluate_residual}
 
 
@@ -56,7 +55,7 @@ def build_cases(task: str, enc, ds, split: str, input: str | None = None, positi
     Item alignment has no user split: ``split`` is "train" (items the adapter learns) or
     "held_out" (a seeded ``held_out_items`` share of the catalogue it never sees).
     """
-    input = input or DEFAULT_INPUT[task]
+    input = input or INPUTS[task][0]
 
     def build():
         if task == "item":
@@ -84,7 +83,7 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     """Train (or resume / reuse) the adapter for one task and evaluate it with every control."""
     out = Path(out_dir)
     adapter, eval = dict(adapter or {}), dict(eval or {})
-    input = input or adapter.pop("input", None) or DEFAULT_INPUT[task]
+    input = input or adapter.pop("input", None) or INPUTS[task][0]
     adapter.pop("input", None)
     positions = adapter.pop("positions", "last")
     titles = ds.catalogue.norm_titles
