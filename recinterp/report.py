@@ -102,7 +102,8 @@ class RunBlock(TypedDict):
     saved_to: str | None
     train: TrainBlock | None  # None: an adapter not trained by train_adapter (e.g. fitted in closed form)
     generation: GenBlock | None
-    probe: dict[str, ProbeBlock]  # sampler -> block
+    samplers: list[str]  # the probe's samplers in evaluation order; the first is the headline one
+    probe: dict[str, ProbeBlock]  # sampler -> block (a JSON object: its key order is not kept)
     signal: dict[str, bool]  # comparison -> does the model clear it
     extra: dict  # what a notebook adds (ablation: chosen, init, steps_at_eval)
 
@@ -187,6 +188,7 @@ def run_block(result: dict, *, route: str, role: str, split: str | None = None, 
         "role": role, "input": result["input"], "split": ev.get("meta", {}).get("split", split),
         "n_eval": ev.get("n", 0), "adapter": ev.get("adapter", {}), "saved_to": saved_to,
         "train": train_block(result["train"]) if result.get("train") else None, "generation": generation_block(ev.get("generation"), result["task"]),
+        "samplers": list(ev.get("ranking", {})),
         "probe": {s: probe_block(rk) for s, rk in ev.get("ranking", {}).items()}, "signal": {},
         "extra": dict(extra or {})}
     block["signal"] = signals(block)
@@ -326,7 +328,7 @@ def pick_best(runs: list[RunBlock]) -> tuple[str | None, str]:
     """The route with the best model Hit@1 (ties: MRR) on its first sampler, and a note when that
     choice does not clear its shuffled control (a pick among noise)."""
     def first(r):
-        return next(iter(r["probe"].values()))
+        return r["probe"][r["samplers"][0]]
 
     def score(r):
         m = first(r)["conditions"]["model"]
@@ -407,16 +409,18 @@ def headline(runs: list[RunBlock]) -> list[dict]:
             readings.append((f"generation {g['metric']}", g["n"], {c: v["mean"] for c, v in g["conditions"].items()},
                              g["diff_vs"]))
         if r["probe"]:
-            sampler, p = next(iter(r["probe"].items()))
+            sampler = r["samplers"][0]
+            p = r["probe"][sampler]
             readings.append((f"probe Hit@1 ({sampler})", p["n"],
                              {c: v["Hit@1"] for c, v in p["conditions"].items() if "Hit@1" in v},
                              {c: v["Hit@1"] for c, v in p["diff_vs"].items() if "Hit@1" in v}))
         for name, n, conds, diffs in readings:
-            vs = {c: {**diffs[c], "value": conds.get(c, {}).get("mean"), "excludes_0": bool(diffs[c]["lo"] > 0)}
+            vs = {c: {**diffs[c], "value": conds.get(c, {}).get("mean"),
+                      "excludes_0": bool(diffs[c]["lo"] > 0 or diffs[c]["hi"] < 0), "above_0": bool(diffs[c]["lo"] > 0)}
                   for c in diffs if c in CONTROLS}
             out.append({**{k: r[k] for k in ("task", "dataset", "encoder", "route")}, "reading": name, "n": n,
                         "model": conds["model"], "vs": vs,
-                        "clears": all(c in vs and vs[c]["excludes_0"] for c in MUST_CLEAR)})
+                        "clears": all(c in vs and vs[c]["above_0"] for c in MUST_CLEAR)})
     return out
 
 
@@ -446,7 +450,7 @@ def format_headline(rows: list[dict]) -> str:
         for c, v in h["vs"].items():
             lines.append(f"    vs {c:10s} {v['value'] if v['value'] is not None else float('nan'):.3f}   "
                          f"model - {c}: {v['mean']:+.3f} [{v['lo']:+.3f}, {v['hi']:+.3f}]  "
-                         f"{'CI excludes 0' if v['excludes_0'] else 'CI includes 0'}")
+                         f"{('CI above 0' if v['above_0'] else 'CI below 0') if v['excludes_0'] else 'CI includes 0'}")
     return "\n".join(lines)
 
 

@@ -67,7 +67,7 @@ def test_notebook_03_smoke(smoke_results):
         for c in ("shuffled", "zero", "popularity"):
             assert g["diff_vs"][c]["lo"] <= g["diff_vs"][c]["mean"] <= g["diff_vs"][c]["hi"]
         # likelihood probe per sampler, controls, encoder-space references
-        assert set(d["probe"]) == set(cfg["eval"]["samplers"])
+        assert set(d["probe"]) == set(cfg["eval"]["samplers"]) and d["samplers"] == list(cfg["eval"]["samplers"])
         for sampler, block in d["probe"].items():
             check_probe(block, n)
             assert block["n_candidates"] == cfg["eval"]["n_distractors"] + 1

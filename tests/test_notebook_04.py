@@ -54,7 +54,7 @@ def test_notebook_04_smoke(smoke_results):
         for c in g["conditions"].values():
             check_ci(c["mean"], n)
             check_ci(c["exact"], n)
-        assert set(e["probe"]) == set(cfg["eval"]["samplers"])
+        assert set(e["probe"]) == set(cfg["eval"]["samplers"]) and e["samplers"] == list(cfg["eval"]["samplers"])
         for sampler, block in e["probe"].items():
             check_probe(block, n)
             assert block["n_candidates"] == cfg["eval"]["n_distractors"] + 1

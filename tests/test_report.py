@@ -103,7 +103,7 @@ def test_headline_check_passes_only_when_every_reading_clears_shuffled_and_zero(
     assert R.main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "residual / movielens / sasrec / end-to-end: generation hit = 0.500 [0.400, 0.600] (n=20)" in out
-    assert "model - shuffled: +0.400 [+0.200, +0.600]  CI excludes 0" in out and "probe Hit@1 (own)" in out
+    assert "model - shuffled: +0.400 [+0.200, +0.600]  CI above 0" in out and "probe Hit@1 (own)" in out
     # a second route whose probe sits at its zero control: the check fails, and says which
     weak = result()
     weak["eval"]["test"]["ranking"]["own"]["model_vs_zero"] = {m: D(0.01, -0.05, 0.07) for m in R.PROBE_METRICS}
@@ -115,7 +115,16 @@ def test_headline_check_passes_only_when_every_reading_clears_shuffled_and_zero(
         ("end-to-end", "generation hit", True), ("end-to-end", "probe Hit@1 (own)", True),
         ("aligned", "generation hit", True), ("aligned", "probe Hit@1 (own)", False)]
     assert rows[3]["vs"]["zero"]["excludes_0"] is False and rows[3]["vs"]["popularity"]["value"] == 0.4
+    # the headline sampler is the first evaluated, also after a JSON round trip that sorts the keys
+    assert json.loads(json.dumps(R.load_runs(tmp_path), sort_keys=True))[0]["samplers"] == ["own", "random"]
     assert R.main([str(tmp_path / "nothing")]) == 2
+
+
+def test_a_difference_below_zero_excludes_0_but_does_not_clear():
+    r = result(diffs=((-0.4, -0.6, -0.2), (0.5, 0.3, 0.7), (0.3, 0.1, 0.5)))
+    (gen, _) = R.headline([R.run_block(r, route="e2e", role="main")])
+    assert gen["vs"]["shuffled"]["excludes_0"] and not gen["vs"]["shuffled"]["above_0"] and not gen["clears"]
+    assert "CI below 0" in R.format_headline([gen])
 
 
 def test_a_reading_without_its_controls_does_not_clear():
