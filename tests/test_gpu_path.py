@@ -106,7 +106,7 @@ def test_gradient_checkpointing_gives_the_same_loss_and_adapter_gradients_with_l
             loss = interp(interp.collate(ex))
         loss.backward()
         L.check_frozen(lm.model)  # still frozen, still in eval mode
-        out[ck] = (float(loss), interp.projector.layers.net.weight.grad.clone(), m["bytes"])
+        out[ck] = (float(loss.detach()), interp.projector.layers.net.weight.grad.clone(), m["bytes"])
     assert out[True][0] == pytest.approx(out[False][0], abs=1e-6)
     assert torch.allclose(out[True][1], out[False][1], atol=1e-6)
     assert out[True][2] < 0.5 * out[False][2]  # the layers' intermediates are not kept
