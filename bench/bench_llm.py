@@ -36,20 +36,20 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_interpreter import TITLES, timed  # noqa: E402
+from recinterp.config import write_json_atomic
+from recinterp.interpreter import IGNORE, Example, Interpreter
+from recinterp.llm import check_frozen, embedded_gguf, load_llm
+from recinterp.memory import ARCHS, estimate, measure_saved_bytes, random_llm
+from recinterp.projector import build_projector
+from recinterp.tasks import Cases, make_examples
 
-from recinterp.config import write_json_atomic  # noqa: E402
-from recinterp.interpreter import IGNORE, Example, Interpreter  # noqa: E402
-from recinterp.llm import check_frozen, embedded_gguf, load_llm  # noqa: E402
-from recinterp.memory import ARCHS, estimate, measure_saved_bytes, random_llm  # noqa: E402
-from recinterp.projector import build_projector  # noqa: E402
-from recinterp.tasks import Cases, make_examples  # noqa: E402
+TITLES = ["The Usual Suspects", "Toy Story", "Heat", "Twelve Monkeys", "Dead Man Walking", "Il Postino",
+          "The Godfather", "Star Wars", "Fargo", "Contact", "Scream", "Liar Liar", "Air Force One",
+          "The English Patient", "Jerry Maguire", "Titanic", "Return of the Jedi", "Independence Day"]
 
 # Dense bf16 tensor-core peak (no sparsity), TFLOP/s, by a substring of torch.cuda.get_device_name().
 # First match wins, so the more specific names come first.
@@ -58,6 +58,34 @@ PEAK_TFLOPS = {"H100 PCIe": 756.0, "H200": 989.0, "H100": 989.0, "A100": 312.0, 
 MFU_FORMULA = ("MFU = 4 * (N_layers * T + V * d * T_target) / step_s / peak  (forward 2NT + backward to "
                "activations only 2NT, frozen weights; N_layers: decoder params without embeddings; T: real tokens; "
                "T_target: target tokens, where the LM head runs; attention T^2 terms ignored)")
+
+
+def timed(fn, repeats: int) -> list[float]:
+    fn()  # warm-up (allocations, kernels)
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def floor_loss_fn(llm, batch):
+    """The bare frozen LLM's loss on ``batch``'s tokens, differentiable to its input embeddings only:
+    what any adapter's step needs at least (slots read the pad embedding; LM head on targets only)."""
+    ids = batch.input_ids.masked_fill(batch.slot_mask, llm.pad_token_id)
+    emb_layer, dec, head = llm.model.get_input_embeddings(), llm.model.get_decoder(), llm.model.get_output_embeddings()
+
+    def floor_loss():
+        x = emb_layer(ids).detach().requires_grad_(True)
+        with llm.autocast():
+            h = dec(inputs_embeds=x, attention_mask=batch.attention_mask, position_ids=batch.position_ids).last_hidden_state
+            nxt = batch.labels[:, 1:]
+            sel = nxt != IGNORE
+            logits = head(h[:, :-1][sel])
+        return F.cross_entropy(logits.float(), nxt[sel])
+
+    return floor_loss
 
 
 def device_peak(device: torch.device, override: float | None) -> tuple[float | None, str]:
@@ -126,17 +154,7 @@ def bench_batch(a, llm, interp, cases, B: int, peak: float | None) -> dict:
         sync(dev)
 
     batch = interp.collate(examples()).to(dev)
-    ids = batch.input_ids.masked_fill(batch.slot_mask, llm.pad_token_id)
-    emb_layer, dec, head = llm.model.get_input_embeddings(), llm.model.get_decoder(), llm.model.get_output_embeddings()
-
-    def floor_loss():
-        x = emb_layer(ids).detach().requires_grad_(True)
-        with llm.autocast():
-            h = dec(inputs_embeds=x, attention_mask=batch.attention_mask, position_ids=batch.position_ids).last_hidden_state
-            nxt = batch.labels[:, 1:]
-            sel = nxt != IGNORE
-            logits = head(h[:, :-1][sel])
-        return F.cross_entropy(logits.float(), nxt[sel])
+    floor_loss = floor_loss_fn(llm, batch)
 
     def floor():
         floor_loss().backward()
@@ -151,10 +169,13 @@ def bench_batch(a, llm, interp, cases, B: int, peak: float | None) -> dict:
         del loss
         res["saved_activations_gb"] = m["bytes"] / 1e9
         bytes_ = 2 if llm.compute_dtype == torch.bfloat16 and not llm.use_autocast else 4
-        est = estimate(llm.model.config, B, res["padded_length"], target_tokens=round(res["target_tokens_per_sample"]),
-                       dtype_bytes=bytes_)
-        res["estimate"] = {k: est[k] for k in ("weights_gb", "activations_gb", "logits_gb", "total_gb")}
-        res["estimate"]["saved_gb"] = est["activations_gb"] + est["logits_gb"]  # what saved_activations_gb measures
+        try:  # LLaMA-style configs only (recinterp.memory)
+            est = estimate(llm.model.config, B, res["padded_length"], target_tokens=round(res["target_tokens_per_sample"]),
+                           dtype_bytes=bytes_)
+            res["estimate"] = {k: est[k] for k in ("weights_gb", "activations_gb", "logits_gb", "total_gb")}
+            res["estimate"]["saved_gb"] = est["activations_gb"] + est["logits_gb"]  # what saved_activations_gb measures
+        except (AttributeError, KeyError, TypeError) as e:
+            res["estimate"] = {"saved_gb": None, "error": repr(e)}
         if dev.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(dev)
@@ -245,7 +266,7 @@ def summary(r: dict) -> str:
     return (f"step {r['step_s']:.3f} s, floor {r['floor_s']:.3f} s ({r['step_over_floor']:.3f}x), "
             f"{r['tokens_per_s']:.0f} tokens/s, MFU {_num(mfu, '.1f', '%')}, peak memory "
             f"{_num(r['peak_memory_gb'], '.1f', ' GB')}, saved activations {r['saved_activations_gb']:.2f} GB "
-            f"(estimate {r['estimate']['saved_gb']:.2f})")
+            f"(estimate {_num(r['estimate']['saved_gb'], '.2f')})")
 
 
 def main(argv=None) -> dict:

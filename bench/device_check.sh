@@ -115,32 +115,35 @@ log "device: $DEVICE_NAME; python: $("$PY" -c 'import sys; print(sys.version.spl
 nvidia-smi >> "$LOG" 2>&1 || true
 
 if [ $DRY = 1 ]; then
-    DEV=cpu; BENCH=("tiny:2 4"); BENCH_ARGS=(--repeats 1 --single-samples 1 --new-tokens 2 --candidates 3 --align-items 50)
-    NB_PARAMS=(--param device=cpu); TRAIN_STEPS=2; LIMITS=(120 1800 300)
+    # arch:time limit (s):batch sizes
+    DEV=cpu; BENCH=("tiny:120:2 4"); BENCH_ARGS=(--repeats 1 --single-samples 1 --new-tokens 2 --candidates 3 --align-items 50)
+    NB_PARAMS=(--param device=cpu); TRAIN_STEPS=2; LIMITS=(1800 300)
 else
     [ "$DEVICE_NAME" != cpu ] || { log "no GPU visible: use --dry-run on a CPU machine"; exit 1; }
-    DEV=cuda; BENCH=("smollm2-135m:16 1024" "llama2-7b:16 256"); BENCH_ARGS=(--repeats 3 --single-samples 2)
-    NB_PARAMS=(--param device=cuda); TRAIN_STEPS=20; LIMITS=(170 300 60)
+    # batch 16 (the paper's) and one that fills an H200 by recinterp.memory's estimate (7B: 105 GB at 256;
+    # a batch that does not fit is reported as out of memory, the others still run)
+    DEV=cuda; BENCH=("smollm2-135m:100:16 1024" "llama2-7b:150:16 256"); BENCH_ARGS=(--repeats 3 --single-samples 2)
+    NB_PARAMS=(--param device=cuda); TRAIN_STEPS=20; LIMITS=(270 60)
 fi
 
 # -- (a) the benchmark at both shapes ----------------------------------------------------------------
 if has_stage bench; then
     for spec in "${BENCH[@]}"; do
-        arch=${spec%%:*}
-        stage "bench_$arch" "${LIMITS[0]}" "$PY" bench/bench_llm.py --arch "$arch" --device $DEV --batch ${spec#*:} \
+        IFS=: read -r arch limit batches <<< "$spec"
+        stage "bench_$arch" "$limit" "$PY" bench/bench_llm.py --arch "$arch" --device $DEV --batch $batches \
             "${BENCH_ARGS[@]}" --out "$OUT_DIR/bench_$arch.json"
     done
 fi
 # -- (b) the smoke preset, notebooks 01 -> 06 ---------------------------------------------------------
 if has_stage notebooks; then
-    stage notebooks "${LIMITS[1]}" "$PY" -m recinterp.reproduce --preset smoke --results "$WORK/results" --force "${NB_PARAMS[@]}"
+    stage notebooks "${LIMITS[0]}" "$PY" -m recinterp.reproduce --preset smoke --results "$WORK/results" --force "${NB_PARAMS[@]}"
 fi
 # -- (c) accelerate launch of one short adapter training (needs notebook 02's encoders) -----------------
 if has_stage train; then
     if [ ! -f "$WORK/results/checkpoints/movielens/sasrec/config.json" ]; then
-        stage recommenders "${LIMITS[1]}" "$PY" -m recinterp.reproduce --preset smoke --results "$WORK/results" --only 01 02 "${NB_PARAMS[@]}"
+        stage recommenders "${LIMITS[0]}" "$PY" -m recinterp.reproduce --preset smoke --results "$WORK/results" --only 01 02 "${NB_PARAMS[@]}"
     fi
-    stage accelerate_train "${LIMITS[2]}" "$PY" -m accelerate.commands.launch --num_processes 1 --num_machines 1 \
+    stage accelerate_train "${LIMITS[1]}" "$PY" -m accelerate.commands.launch --num_processes 1 --num_machines 1 \
         --mixed_precision no --dynamo_backend no -m recinterp.tasks residual --dataset movielens --encoder sasrec \
         --preset smoke --device $DEV --checkpoint-dir "$WORK/results/checkpoints" --out "$WORK/accelerate_run" \
         --steps $TRAIN_STEPS
