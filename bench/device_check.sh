@@ -110,13 +110,15 @@ for d in /tmp/recinterp_gguf/data .device/part1/data; do
     fi
 done
 log "data: ${RECINTERP_LLARA_DIR:-not set (notebook 01 would download)}"
-DEVICE_NAME=$("$PY" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')" 2>> "$LOG")
+if [ $DRY = 1 ]; then DEVICE_NAME=cpu; else
+    DEVICE_NAME=$("$PY" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')" 2>> "$LOG")
+fi
 log "device: $DEVICE_NAME; python: $("$PY" -c 'import sys; print(sys.version.split()[0])'); dry run: $DRY; stages: $STAGES"
 nvidia-smi >> "$LOG" 2>&1 || true
 
 if [ $DRY = 1 ]; then
     # arch:time limit (s):batch sizes
-    DEV=cpu; BENCH=("tiny:120:2 4"); BENCH_ARGS=(--repeats 1 --single-samples 1 --new-tokens 2 --candidates 3 --align-items 50)
+    DEV=cpu; BENCH=("tiny:120:2 3"); BENCH_ARGS=(--repeats 1 --single-samples 1 --new-tokens 2 --candidates 3 --align-items 50)
     NB_PARAMS=(--param device=cpu); TRAIN_STEPS=2; LIMITS=(1800 300)
 else
     [ "$DEVICE_NAME" != cpu ] || { log "no GPU visible: use --dry-run on a CPU machine"; exit 1; }

@@ -69,5 +69,5 @@ def test_device_check_dry_run_of_the_benchmark(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dry_run"] == 1 and summary["results"]["bench_tiny"]["status"] == "ok"
     bench = json.loads((out / "bench_tiny.json").read_text())
-    assert [run["batch"] for run in bench["runs"]] == [2, 4] and bench["device"] == "cpu"
+    assert [run["batch"] for run in bench["runs"]] == [2, 3] and bench["device"] == "cpu"
     assert {p.name for p in out.iterdir()} <= {"summary.json", "log.txt", "bench_tiny.json", "results.tar.gz"}
