@@ -18,7 +18,11 @@ PYTEST_ARGS ?=
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.recinterp-setup
 
-.PHONY: setup reproduce test unit bench clean-results
+# bench-llm: one architecture with random weights (recinterp.memory.ARCHS), e.g. make bench-llm ARCH=llama2-7b BATCH="16 256"
+ARCH       ?= smollm2-135m
+BATCH      ?= 16
+
+.PHONY: setup reproduce test unit bench bench-llm device-check clean-results
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +48,13 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_interpreter.py $(RESULTS)/bench.json
+
+bench-llm: $(STAMP)
+	$(PY) bench/bench_llm.py --arch $(ARCH) --batch $(BATCH) --out $(RESULTS)/bench_$(ARCH).json
+
+# every GPU check in one run (README, "Running on a GPU"); DEVICE_CHECK_ARGS=--dry-run runs it on CPU, tiny sizes
+device-check: $(STAMP)
+	PY=$(PY) bash bench/device_check.sh $(DEVICE_CHECK_ARGS)
 
 clean-results:
 	rm -rf $(RESULTS)

@@ -22,31 +22,16 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import torch
-import torch.nn.functional as F
 
 from recinterp.adapter import build_adapter
 from recinterp.cases import Cases, make_examples
 from recinterp.collator import IGNORE, Example
+from bench_llm import TITLES, floor_loss_fn, timed  # same folder: run as a script
 from recinterp.config import write_json_atomic
 from recinterp.interpreter import Interpreter
 from recinterp.llm import check_frozen, load_llm, tiny_llm
-
-TITLES = ["The Usual Suspects", "Toy Story", "Heat", "Twelve Monkeys", "Dead Man Walking", "Il Postino",
-          "The Godfather", "Star Wars", "Fargo", "Contact", "Scream", "Liar Liar", "Air Force One",
-          "The English Patient", "Jerry Maguire", "Titanic", "Return of the Jedi", "Independence Day"]
-
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()  # warm-up (allocations, kernels)
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def main(argv=None) -> dict:
@@ -90,17 +75,12 @@ def main(argv=None) -> dict:
         opt.zero_grad(set_to_none=True)
 
     batch = interp.collator(make_examples(cases, range(B), TITLES, llm, a.n_tokens, phase="train", seed=0)).to(llm.device)
+    floor_loss = floor_loss_fn(llm, batch)
+    emb_layer = llm.model.get_input_embeddings()
     ids = batch.input_ids.masked_fill(batch.slot_mask, llm.pad_token_id)
-    emb_layer, dec, head = llm.model.get_input_embeddings(), llm.model.get_decoder(), llm.model.get_output_embeddings()
 
     def floor():
-        x = emb_layer(ids).detach().requires_grad_(True)
-        with llm.autocast():
-            h = dec(inputs_embeds=x, attention_mask=batch.attention_mask, position_ids=batch.position_ids).last_hidden_state
-            nxt = batch.labels[:, 1:]
-            sel = nxt != IGNORE
-            logits = head(h[:, :-1][sel])
-        F.cross_entropy(logits.float(), nxt[sel]).backward()
+        floor_loss().backward()
 
     def floor_hf():
         x = emb_layer(ids).detach().requires_grad_(True)

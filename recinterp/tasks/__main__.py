@@ -31,8 +31,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--encoder", default="sasrec")
     ap.add_argument("--input", default=None, help="task input (recovery: all|last; residual: pair|diff|two_slots)")
     ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--llm", default="", help="HF id or local path (default: the preset's)")
+    ap.add_argument("--llm", default="", help="HF id, local path or 'tiny' (default: the preset's)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--dtype", default="auto", help="LLM weights: auto (bf16 on GPU), bf16, fp32")
     ap.add_argument("--checkpoint-dir", required=True, help="where notebook 02 saved the encoders")
     ap.add_argument("--out", required=True, help="run folder (adapter, checkpoint, cached cases)")
     ap.add_argument("--init-adapter", default=None, help="adapter folder to initialise from (e.g. the item stage)")
@@ -45,7 +46,7 @@ def main(argv=None) -> dict:
     if a.steps is not None:
         train["max_steps"] = a.steps
     adapter = cfg["adapter"] if "adapter" in cfg else (cfg.get("adapters") or [{}])[0]
-    llm = load_llm(a.llm or cfg["llm"], device=a.device)
+    llm = load_llm(a.llm or cfg["llm"], device=a.device, dtype=a.dtype)
     result = run_task(a.task, load_checkpoint(resolve(a.checkpoint_dir), a.dataset, a.encoder), load_dataset(a.dataset),
                       llm, out_dir=resolve(a.out), input=a.input, adapter=adapter, train=train,
                       init_adapter=a.init_adapter, seed=a.seed)
