@@ -102,7 +102,7 @@ def name_items(interp, enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, i
     cases = Cases("residual", input, feats.contiguous(), items["ids"].view(-1, 1).long(), context,
                   meta={"dataset": dataset, "encoder": enc.name})
     examples = make_examples(cases, range(len(cases)), titles, interp.llm, interp.n_tokens, phase="eval",
-                             prompt_index=prompt_index, with_targets=False)
+                             prompt_index=prompt_index, with_targets=False, layout=interp.layout)
     return interp.generate(examples, max_new_tokens=max_new_tokens, batch_size=batch_size, control=control)
 
 
