@@ -39,9 +39,9 @@ class AlignConfig:
     k: int = 8  # soft tokens per item: the first k tokens of its title
     hidden: int = 2048  # middle width of the aligner MLP
     method: str = "ridge"  # "ridge": random GELU features + closed-form output layer; "adam": gradient descent
-    ridge: float = 1e-3  # ridge strength, relative to the mean squared feature norm
+    ridge: float = 1e-5  # ridge strength, relative to the mean squared feature norm (small: fit the catalogue closely)
     steps: int = 0  # Adam steps (method="adam": the whole fit; "ridge": fine-tuning after the solve)
-    lr: float = 3e-3
+    lr: float = 3e-3  # Adam; from a ridge start use a much smaller one (1e-4): a large step undoes the solve
     seed: int = 0
 
 

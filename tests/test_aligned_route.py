@@ -5,9 +5,9 @@ import torch
 from recinterp.data.types import Catalogue, RecDataset, Split
 from recinterp.llm import SLOT_TOKEN, tiny_llm
 from recinterp.models import build_encoder
-from recinterp.projector import load_projector
+from recinterp.adapter import load_adapter
 from recinterp.tasks.aligned import fit_readout, run_aligned
-from recinterp.tasks.run import build_cases
+from recinterp.tasks.run import build_cases, subsample
 
 N_ITEMS = 20
 TITLES = [f"{chr(65 + i)}{chr(122 - i)} film" for i in range(N_ITEMS)]  # distinct first bytes: the byte tokenizer's k tokens differ
@@ -48,7 +48,7 @@ def test_residual_route_is_one_saved_structured_adapter(world, tmp_path):
     enc, ds, llm = world
     res = run_aligned("residual", enc, ds, llm, out_dir=tmp_path / "res", align_cfg=ALIGN,
                       readout={"epochs": 2}, eval={**EVAL, "samplers": ["own"]})
-    proj = load_projector(res["adapter_dir"], d_llm=llm.hidden_size)
+    proj = load_adapter(res["adapter_dir"], d_llm=llm.hidden_size)
     assert proj.cfg.kind == "structured" and proj.cfg.input == "pair" and proj.cfg.d_in == 16
     assert proj.cfg.n_tokens == 4 and proj.cfg.temperature == 0.05
     side = res["eval"]["test"]["adapter_side"]
@@ -57,7 +57,7 @@ def test_residual_route_is_one_saved_structured_adapter(world, tmp_path):
     # a rerun reloads the fitted parts instead of fitting again
     again = run_aligned("residual", enc, ds, llm, out_dir=tmp_path / "res", align_cfg=ALIGN, readout={"epochs": 2})
     assert again["fit"]["readout"] == res["fit"]["readout"]
-    back = load_projector(again["adapter_dir"], d_llm=llm.hidden_size)
+    back = load_adapter(again["adapter_dir"], d_llm=llm.hidden_size)
     assert all(torch.equal(v, back.state_dict()[k]) for k, v in proj.state_dict().items())
 
 
@@ -65,7 +65,7 @@ def test_recovery_route_lists_one_line_per_position(world, tmp_path):
     enc, ds, llm = world
     res = run_aligned("recovery", enc, ds, llm, out_dir=tmp_path / "rec", align_cfg=ALIGN,
                       readout={"epochs": 2}, eval={**EVAL, "samplers": ["random"]})
-    proj = load_projector(res["adapter_dir"], d_llm=llm.hidden_size)
+    proj = load_adapter(res["adapter_dir"], d_llm=llm.hidden_size)
     assert proj.cfg.layout == "list" and proj.cfg.n_positions == 10 and proj.cfg.n_tokens == 40
     side = res["eval"]["test"]["adapter_side"]
     real_positions = int(ds.test.lens[:].sum())
@@ -89,3 +89,24 @@ def test_readout_kinds(world, tmp_path):
         fit_readout(two, table)
     with pytest.raises(ValueError, match="unknown alignment option"):
         run_aligned("item", enc, ds, llm, out_dir=tmp_path / "x", align_cfg={"width": 3})
+
+
+def test_task3_direct_route_reads_an_embedding_as_the_item_task_does(world, tmp_path):
+    """name_embeddings (DreamRec's x0 through the aligner) asks exactly the item task's held-out question."""
+    from recinterp.interpreter import Interpreter
+    from recinterp.instantiation import name_embeddings
+    from recinterp.tasks.aligned import catalogue_aligner
+
+    enc, ds, llm = world
+    res = run_aligned("item", enc, ds, llm, out_dir=tmp_path / "item", align_cfg=ALIGN,
+                      eval={**EVAL, "samplers": ["random"], "gen_controls": []})
+    cases = build_cases("item", enc, ds, "train", cache_dir=tmp_path / "item" / "cases" / "train")
+    ids = subsample(cases, EVAL["n_cases"], 0).answers[:, 0]  # the items the evaluation decoded
+    interp = Interpreter(llm, load_adapter(res["adapter_dir"], d_llm=llm.hidden_size))
+    table = enc.item_embeddings.weight[:N_ITEMS].detach()
+    texts = name_embeddings(interp, {"emb": table[ids], "ids": ids}, TITLES, dataset="movielens", max_new_tokens=3)
+    assert texts == res["eval"]["train"]["generation"]["model"]["texts"]
+    with pytest.raises(ValueError, match="embeddings"):
+        name_embeddings(interp, {"emb": table[ids][:, :4], "ids": ids}, TITLES)
+    aligner, fit = catalogue_aligner(enc, ds, llm, tmp_path / "cat", ALIGN)
+    assert fit["n_items"] == N_ITEMS and fit["token_top1_fitted_items"] == 1.0

@@ -19,36 +19,31 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
 
-from recinterp import align, probes
-from recinterp.config import write_json_atomic
-from recinterp.projector import Projector, load_projector
-from recinterp.tasks.common import Cases
-from recinterp.tasks.evaluate import evaluate_item, evaluate_recovery, evaluate_residual
-from recinterp.tasks.run import build_cases, subsample
+from recinterp import align
+from recinterp.adapter import Adapter, load_adapter
+from recinterp.cases import INPUTS, Cases
+from recinterp.config import from_options, write_json_atomic
+from recinterp.interpreter import Interpreter
+from recinterp.models.train import Popularity
+from recinterp.tasks.evaluate import EvalConfig
+from recinterp.tasks.run import EVALUATORS, build_cases, subsample
 
-EVALUATORS = {"item": evaluate_item, "recovery": evaluate_recovery, "residual": evaluate_residual}
 ALIGNER, ADAPTER = "aligner", "adapter"
 
 
 def align_config(d: dict | None) -> align.AlignConfig:
-    d = dict(d or {})
-    names = {f.name for f in fields(align.AlignConfig)}
-    unknown = set(d) - names
-    if unknown:
-        raise ValueError(f"unknown alignment option(s) {sorted(unknown)}; known: {sorted(names)}")
-    return align.AlignConfig(**d)
+    return from_options(align.AlignConfig, d, "alignment")
 
 
-def _cached_adapter(folder: Path, d_llm: int, build) -> tuple[Projector, dict]:
+def _cached_adapter(folder: Path, d_llm: int, build) -> tuple[Adapter, dict]:
     """Load the adapter saved in ``folder`` (with its fit report), or build and save both."""
     report_path = folder / "fit.json"
     if report_path.exists():
-        return load_projector(folder, d_llm=d_llm), json.loads(report_path.read_text())
+        return load_adapter(folder, d_llm=d_llm), json.loads(report_path.read_text())
     proj, report = build()
     proj.save(folder)
     write_json_atomic(report_path, report)  # written last: its presence means the adapter is complete
@@ -60,7 +55,7 @@ def item_table(enc) -> torch.Tensor:
 
 
 def catalogue_aligner(enc, ds, llm, out_dir: str | os.PathLike, align_cfg: dict | None = None,
-                      item_ids: torch.Tensor | None = None) -> tuple[Projector, dict]:
+                      item_ids: torch.Tensor | None = None) -> tuple[Adapter, dict]:
     """The item aligner fitted on ``item_ids`` (default: the whole catalogue), cached in ``out_dir``."""
     cfg = align_config(align_cfg)
     table = item_table(enc)
@@ -133,8 +128,9 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
     one encoder and dataset); default ``out_dir``.
     """
     out = Path(out_dir)
-    eval, readout = dict(eval or {}), dict(readout or {})
-    input = input or {"item": "item", "recovery": "all", "residual": "pair"}[task]
+    readout = dict(readout or {})
+    ecfg = EvalConfig.from_dict(eval or {})
+    input = input or INPUTS[task][0]
     titles = ds.catalogue.norm_titles
     enc_name = getattr(enc, "name", "")
     table = item_table(enc)
@@ -162,31 +158,28 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
             return proj, {"readout": rep}
 
         adapter, rfit = _cached_adapter(out / ADAPTER, llm.hidden_size, build)
-        splits = [eval.get("split", "test")]
+        splits = [ecfg.split]
         result["fit"] = {"aligner": fit, **rfit}
     result["fit"]["seconds_total"] = time.time() - t0  # what this call spent fitting (0-ish when reloaded)
     result["adapter_dir"] = str(out / (ALIGNER if task == "item" else ADAPTER))
     if not eval:
         return result
 
-    from recinterp.interpreter import Interpreter
-
     interp = Interpreter(llm, adapter)
-    pop = probes.item_popularity(ds.train.seqs, ds.train.lens, ds.n_items, ds.train.next)
-    kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in eval.items() if k not in ("split", "n_cases")}
+    pop = Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()  # as run_task counts it
     result["eval"] = {}
     for sp in splits:
         cases = build_cases(task, enc, ds, sp, input, "last", out / "cases" / sp, seed=seed)
-        cases = subsample(cases, eval.get("n_cases"), seed)
+        cases = subsample(cases, ecfg.n_cases, seed)
         res = EVALUATORS[task](interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
-                               seed=seed, **kw)
+                               seed=seed, **ecfg.evaluate_kwargs())
         res["adapter_side"] = adapter_side(adapter, cases, table, llm, titles, fit)
         result["eval"][sp] = res
     return result
 
 
 @torch.no_grad()
-def adapter_side(adapter: Projector, cases: Cases, table: torch.Tensor, llm, titles: list[str], fit: dict) -> dict:
+def adapter_side(adapter: Adapter, cases: Cases, table: torch.Tensor, llm, titles: list[str], fit: dict) -> dict:
     """What the adapter alone gets right on these cases, before the LLM reads anything:
     the aligner's nearest title in token space (item), the readout's top-1 among all items."""
     if cases.task == "item":
