@@ -12,7 +12,7 @@ LAYERS = [
     ("data", "textmatch", "novelty"),
     ("models",),
     ("llm", "adapter", "prompts", "collator"),
-    ("interpreter",),
+    ("interpreter", "align"),
     ("cases",),
     ("controls",),
     ("train_adapter", "probes"),
