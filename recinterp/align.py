@@ -37,7 +37,8 @@ from recinterp.adapter import Adapter, build_adapter
 @dataclass
 class AlignConfig:
     k: int = 8  # soft tokens per item: the first k tokens of its title
-    hidden: int = 2048  # middle width of the aligner MLP
+    hidden: int = 0  # middle width of the aligner MLP; 0: auto, at least 2048 and at least the number of items
+    #                  (rounded up to 512): with as many random features as items the ridge solve can fit each one
     method: str = "ridge"  # "ridge": random GELU features + closed-form output layer; "adam": gradient descent
     ridge: float = 1e-5  # ridge strength, relative to the mean squared feature norm (small: fit the catalogue closely)
     steps: int = 0  # Adam steps (method="adam": the whole fit; "ridge": fine-tuning after the solve)
@@ -113,16 +114,17 @@ def fit_item_aligner(items: torch.Tensor, targets: torch.Tensor, cfg: AlignConfi
     if d_llm is not None and d_llm != dl:
         raise ValueError(f"targets have width {dl} but the LLM has hidden size {d_llm}")
     x, y = items.detach().float().cpu(), targets.reshape(n, k * dl).float().cpu()
+    hidden = cfg.hidden or max(2048, -(-n // 512) * 512)
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         aligner = build_adapter(kind="mlp2x_gelu", d_in=d, d_llm=dl, n_positions=1, n_tokens=k,
-                                  hidden=cfg.hidden, standardize=True, input="item", **provenance)
+                                hidden=hidden, standardize=True, input="item", **provenance)
     net = _mlp(aligner)
     std, first, last = net[0], net[1], net[3]
     std.mean.copy_(x.mean(0))
     std.std.copy_(x.std(0).clamp(min=1e-6))
     t0 = time.time()
-    report = {"config": asdict(cfg), "n_items": n, "mean_predictor_mse": float(((y - y.mean(0)) ** 2).mean())}
+    report = {"config": asdict(cfg), "hidden": hidden, "n_items": n, "mean_predictor_mse": float(((y - y.mean(0)) ** 2).mean())}
     if cfg.method == "ridge":
         with torch.no_grad():
             h = net[2](first(std(x)))  # (n, hidden) random GELU features

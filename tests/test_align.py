@@ -41,6 +41,15 @@ def test_aligner_fits_the_training_items(llm, method, steps):
     assert torch.allclose(aligner.layers.net[0].mean, items.mean(0))
 
 
+def test_aligner_width_covers_the_catalogue_by_default(llm):
+    targets, _ = align.title_token_targets(llm, TITLES, k=2)
+    items = torch.randn(len(TITLES), 8)
+    small, rep = align.fit_item_aligner(items, targets, align.AlignConfig(k=2))
+    assert small.cfg.hidden == rep["hidden"] == 2048  # a small catalogue: the floor
+    big, rep = align.fit_item_aligner(items.repeat(220, 1), targets.repeat(220, 1, 1), align.AlignConfig(k=2, ridge=1e-2))
+    assert big.cfg.hidden == rep["hidden"] == 3072  # 2,640 items: rounded up to a multiple of 512
+
+
 def test_aligner_rejects_bad_shapes(llm):
     targets, _ = align.title_token_targets(llm, TITLES, k=4)
     with pytest.raises(ValueError, match="one n"):
