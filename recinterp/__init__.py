@@ -13,11 +13,13 @@ Where each idea of the papers lives, in import order (the README's Layout has on
 - ``recinterp.prompts``        prompt builders with placeholder expansion
 - ``recinterp.collator``       examples -> one tokenised batch (targets truncated)
 - ``recinterp.interpreter``    splicing soft tokens into the frozen LLM; loss, scoring, generation
+- ``recinterp.align``          token-space alignment (no LLM pass): item aligner, readouts, structured adapter
 - ``recinterp.cases``          the cached cases every task, the trainer and the probes share
 - ``recinterp.controls``       the model's reading and its controls, paired differences
 - ``recinterp.train_adapter``  the adapter-only training loop (accelerate, resumable)
 - ``recinterp.probes``         likelihood-ranking probes and encoder-space references
-- ``recinterp.tasks``          item alignment, sequence recovery (task 1), sequence residual (task 2)
+- ``recinterp.tasks``          item alignment, sequence recovery (task 1), sequence residual (task 2);
+                               end to end (``run_task``) or in token space (``run_aligned``)
 - ``recinterp.plan``           resolve_preset: a preset over the library defaults, per run
 - ``recinterp.instantiation``  ideal-item instantiation (task 3) and its measurements
 - ``recinterp.judges``         the pairwise judging protocol and a local LLM judge

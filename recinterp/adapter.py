@@ -9,7 +9,14 @@ Kinds:
                   position (P=10, n_tokens=10: one soft token per state; P=1, n_tokens=4: 4 tokens).
 - ``conv_pool``   the authors' adapter: Conv2d(1, 1, (P, 1)) pools the P states into one,
                   then Linear(d_in, n_tokens * d_llm) (n_tokens=1 in their code).
-- ``mlp2x_gelu``  per position like ``linear`` but Linear -> GELU -> Linear (LLaVA-1.5).
+- ``mlp2x_gelu``  per position like ``linear`` but Linear -> GELU -> Linear (LLaVA-1.5);
+                  ``hidden`` sets the middle width (default d_llm), ``standardize`` puts a fixed
+                  per-feature standardisation first (its mean/std are buffers, saved with the weights).
+                  The token-space item aligner (recinterp.align) is this kind.
+- ``structured``  the decoding adapter of recinterp.align, per position: a readout to item logits,
+                  softmax at ``temperature``, the expected item embedding over the encoder's item
+                  table, then the item aligner (an ``mlp2x_gelu`` with n_tokens / P tokens).  A position
+                  whose state is all zero (padding) gives zero soft tokens.
 
 An adapter saves and loads on its own (``adapter.safetensors`` + ``adapter_config.json``
 naming the encoder, dataset, LLM and task it was trained for), like a PEFT adapter;
@@ -25,7 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-KINDS = ("linear", "conv_pool", "mlp2x_gelu")
+KINDS = ("linear", "conv_pool", "mlp2x_gelu", "structured")
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
 
@@ -37,6 +44,12 @@ class AdapterConfig:
     d_llm: int = 576  # the LLM's hidden size
     n_positions: int = 1  # P: states per placeholder (10 = all positions, 1 = last state / item)
     n_tokens: int = 1  # soft tokens per placeholder
+    hidden: int = 0  # mlp2x_gelu / structured: middle width of the MLP (0: d_llm)
+    standardize: bool = False  # mlp2x_gelu / structured: standardise the MLP's input (fixed mean/std buffers)
+    n_items: int = 0  # structured: catalogue size of the readout / item table
+    d_item: int = 0  # structured: width of the item table (the encoder's d)
+    temperature: float = 1.0  # structured: softmax temperature of the readout (small = sharp)
+    layout: str = "inline"  # how the prompt lays the soft tokens out: "inline", or "list" (one numbered line per position)
     # Provenance, saved with the weights: what the adapter was trained against.
     input: str = "last"  # item | all | last | pair | diff | two_slots (see recinterp.tasks)
     task: str = ""
@@ -72,19 +85,71 @@ class ConvPool(nn.Module):
         return self.proj(pooled).view(B, self.k, self.d_llm)
 
 
+class Standardize(nn.Module):
+    """x -> (x - mean) / std with fixed statistics (buffers: saved and loaded with the weights)."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(d))
+        self.register_buffer("std", torch.ones(d))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+def _mlp(d_in: int, hidden: int, d_out: int, standardize: bool) -> nn.Sequential:
+    layers = [Standardize(d_in)] if standardize else []
+    return nn.Sequential(*layers, nn.Linear(d_in, hidden), nn.GELU(), nn.Linear(hidden, d_out))
+
+
+class Structured(nn.Module):
+    """(B, P, d_in) -> (B, P * t, d_llm): state -> item logits -> expected item embedding -> t soft tokens.
+
+    The readout and the aligner are fitted by recinterp.align (no LLM pass); the item table is
+    the encoder's, a buffer.  Expected embedding = softmax(logits / temperature) @ table: at a low
+    temperature it is (nearly) the embedding of the readout's top item, which the aligner was
+    fitted to turn into that item's title tokens.
+    """
+
+    def __init__(self, d_in: int, n_items: int, d_item: int, aligner: nn.Module, t: int, d_llm: int, temperature: float):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"structured adapter needs a positive temperature, got {temperature}")
+        self.readout = nn.Linear(d_in, n_items)
+        self.register_buffer("table", torch.zeros(n_items, d_item))
+        self.aligner = aligner  # (.., d_item) -> (.., t * d_llm)
+        self.t, self.d_llm, self.temperature = t, d_llm, temperature
+
+    def item_probs(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.readout(x) / self.temperature).softmax(-1)  # (B, P, n_items)
+
+    def forward(self, x):
+        B, P, _ = x.shape
+        e = self.item_probs(x) @ self.table  # (B, P, d_item)
+        soft = self.aligner(e).view(B, P, self.t, self.d_llm)
+        real = x.abs().sum(-1) > 0  # (B, P): padding positions carry all-zero states
+        return (soft * real[..., None, None].to(soft.dtype)).view(B, P * self.t, self.d_llm)
+
+
 def _layers(cfg: AdapterConfig) -> nn.Module:
     P, k, d_in, d = cfg.n_positions, cfg.n_tokens, cfg.d_in, cfg.d_llm
     if min(P, k, d_in, d) < 1:
         raise ValueError(f"adapter sizes must be positive: {cfg}")
     if cfg.kind == "conv_pool":
         return ConvPool(P, d_in, k, d)
-    if cfg.kind in ("linear", "mlp2x_gelu"):
+    if cfg.kind in ("linear", "mlp2x_gelu", "structured"):
         if k % P:
             raise ValueError(f"{cfg.kind} maps each of the {P} positions to n_tokens/P soft tokens; "
                              f"n_tokens={k} is not a multiple of {P} (use conv_pool to pool positions)")
         t = k // P
-        net = nn.Linear(d_in, t * d) if cfg.kind == "linear" else nn.Sequential(nn.Linear(d_in, d), nn.GELU(), nn.Linear(d, t * d))
-        return PerPosition(net, t, d)
+        if cfg.kind == "linear":
+            return PerPosition(nn.Linear(d_in, t * d), t, d)
+        if cfg.kind == "mlp2x_gelu":
+            return PerPosition(_mlp(d_in, cfg.hidden or d, t * d, cfg.standardize), t, d)
+        if min(cfg.n_items, cfg.d_item) < 1:
+            raise ValueError(f"a structured adapter needs n_items and d_item (the item table's shape): {cfg}")
+        return Structured(d_in, cfg.n_items, cfg.d_item, _mlp(cfg.d_item, cfg.hidden or d, t * d, cfg.standardize),
+                          t, d, cfg.temperature)
     raise ValueError(f"unknown adapter kind {cfg.kind!r}: choose one of {KINDS}")
 
 

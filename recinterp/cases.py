@@ -113,13 +113,15 @@ def nouns_for(dataset: str) -> tuple[str, str]:
 _rendered: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # tokenizer -> {key: prompt text}
 
 
-def render(tokenizer, template: str, slots, n_tokens: int, slot_token: str, dataset: str = "") -> str:
+def render(tokenizer, template: str, slots, n_tokens: int, slot_token: str, dataset: str = "",
+           layout: str = "inline", n_positions: int = 1) -> str:
     """build_prompt, memoised per tokenizer (a handful of templates, thousands of samples)."""
     memo = _rendered.setdefault(tokenizer, {})
-    key = (template, tuple(slots), n_tokens, slot_token, dataset)
+    key = (template, tuple(slots), n_tokens, slot_token, dataset, layout, n_positions)
     if key not in memo:
         noun, nouns = nouns_for(dataset)
-        memo[key] = P.build_prompt(tokenizer, template, tuple(slots), n_tokens, slot_token, noun, nouns)
+        memo[key] = P.build_prompt(tokenizer, template, tuple(slots), n_tokens, slot_token, noun, nouns,
+                                   layout=layout, n_positions=n_positions)
     return memo[key]
 
 
@@ -136,13 +138,15 @@ def target_text(cases: Cases, i: int, titles: list[str], order: str = "keep", rn
 
 def make_examples(cases: Cases, idx, titles: list[str], llm, n_tokens: int, phase: str = "eval", seed: int = 0,
                   epoch: int = 0, target_order: str = "keep", prompt_index: int = 0, features_from=None,
-                  with_targets: bool = True) -> list[Example]:
+                  with_targets: bool = True, layout: str = "inline") -> list[Example]:
     """LLM examples for cases ``idx``.
 
     phase="train": a paraphrase per case drawn from an RNG seeded by (seed, epoch, case),
     so a resumed run sees the same prompts.  phase="eval": held-out phrasing ``prompt_index``.
     ``features_from``: optional case indices whose features replace each case's own (the
     shuffled-soft-token control: same prompt and target, another sample's states).
+    ``layout``: how each placeholder's soft tokens are laid out (the adapter's ``cfg.layout``;
+    "list" gives each of the P positions its own numbered line).
     """
     tp = prompts_for(cases)
     dataset = cases.meta.get("dataset", "")
@@ -154,7 +158,8 @@ def make_examples(cases: Cases, idx, titles: list[str], llm, n_tokens: int, phas
     for i, j in zip(idx, src):
         rng = random.Random(f"{seed}/{epoch}/{i}")
         template = P.pick_template(tp, phase, rng, prompt_index)
-        prompt = render(llm.tokenizer, template, tp.slots, n_tokens, SLOT_TOKEN, dataset)
+        prompt = render(llm.tokenizer, template, tp.slots, n_tokens, SLOT_TOKEN, dataset, layout,
+                        int(cases.features.shape[2]))
         target = target_text(cases, i, titles, target_order, rng) if with_targets else ""
         out.append(Example(prompt, cases.features[j], target))
     return out

@@ -55,7 +55,7 @@ def run_conditions(interp, cases: Cases, titles: list[str], read: Callable, cont
 
     def examples(features_from=None):
         return make_examples(cases, idx, titles, interp.llm, interp.n_tokens, phase="eval", prompt_index=prompt_index,
-                             features_from=features_from, with_targets=False)
+                             features_from=features_from, with_targets=False, layout=interp.layout)
 
     out = {"model": read(examples(), None)}
     if "shuffled" in controls:

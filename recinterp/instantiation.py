@@ -102,7 +102,28 @@ def name_items(interp, enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, i
     cases = Cases("residual", input, feats.contiguous(), items["ids"].view(-1, 1).long(), context,
                   meta={"dataset": dataset, "encoder": enc.name})
     examples = make_examples(cases, range(len(cases)), titles, interp.llm, interp.n_tokens, phase="eval",
-                             prompt_index=prompt_index, with_targets=False)
+                             prompt_index=prompt_index, with_targets=False, layout=interp.layout)
+    return interp.generate(examples, max_new_tokens=max_new_tokens, batch_size=batch_size, control=control)
+
+
+@torch.no_grad()
+def name_embeddings(interp, items: dict, titles: list[str], dataset: str = "", max_new_tokens: int = 24,
+                    batch_size: int = 16, prompt_index: int = 0, control: str | None = None) -> list[str]:
+    """The LLM's answer to "which item is this embedding?" for each ``items["emb"]`` (B, d): the direct
+    route, for an item adapter (the token-space aligner of recinterp.align) that reads one
+    embedding of the encoder's item space.  DreamRec's x0 lives in that space (frozen table),
+    so the aligner reads it as it reads a real item; the real items (SASRec's top-1, a random
+    item) on exactly this route measure its fidelity.
+    """
+    emb = items["emb"].detach().float().cpu()
+    d = interp.adapter_cfg.d_in
+    if emb.dim() != 2 or emb.shape[1] != d:
+        raise ValueError(f"items must be (B, {d}) embeddings, got {tuple(emb.shape)}")
+    B = emb.shape[0]
+    cases = Cases("item", "item", emb[:, None, None, :].contiguous(), items["ids"].view(-1, 1).long().cpu(),
+                  torch.full((B, 1), -1, dtype=torch.long), meta={"dataset": dataset})
+    examples = make_examples(cases, range(B), titles, interp.llm, interp.n_tokens, phase="eval",
+                             prompt_index=prompt_index, with_targets=False, layout=interp.layout)
     return interp.generate(examples, max_new_tokens=max_new_tokens, batch_size=batch_size, control=control)
 
 

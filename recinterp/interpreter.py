@@ -56,6 +56,11 @@ class Interpreter(nn.Module):
     def n_tokens(self) -> int:
         return self.adapter_cfg.n_tokens
 
+    @property
+    def layout(self) -> str:
+        """How the prompt lays out the adapter's soft tokens (recinterp.prompts.slot_text)."""
+        return self.adapter_cfg.layout
+
     # -- splicing --------------------------------------------------------------------------
     def soft_tokens(self, features: torch.Tensor, control: str | None = None) -> torch.Tensor:
         """features (B, S, P, d_in) -> (B, S * n_tokens, d_llm), slot by slot."""

@@ -74,9 +74,26 @@ RESIDUAL_ONE = TaskPrompts(  # the "pair" and "diff" inputs: one placeholder car
 )
 
 
+LAYOUTS = ("inline", "list")
+
+
+def slot_text(n_tokens: int, slot_token: str, layout: str = "inline", n_positions: int = 1) -> str:
+    """What one placeholder becomes: ``n_tokens`` slot tokens in a row ("inline"), or one numbered
+    line per position ("list": "\n1. <t slots>\n2. <t slots>..." with t = n_tokens / n_positions),
+    so an adapter that gives each position its own tokens shows the LLM where one item ends."""
+    if layout == "inline":
+        return slot_token * n_tokens
+    if layout != "list":
+        raise ValueError(f"unknown prompt layout {layout!r}: choose one of {LAYOUTS}")
+    if n_positions < 1 or n_tokens % n_positions:
+        raise ValueError(f"a list layout needs n_tokens ({n_tokens}) to be a multiple of the positions ({n_positions})")
+    t = n_tokens // n_positions
+    return "\n" + "".join(f"{i + 1}. {slot_token * t}\n" for i in range(n_positions))
+
+
 def expand(template: str, slots: tuple[str, ...], n_tokens: int, slot_token: str,
-           noun: str = "item", nouns: str = "items") -> str:
-    """Fill the nouns and replace each placeholder with ``n_tokens`` slot tokens.
+           noun: str = "item", nouns: str = "items", layout: str = "inline", n_positions: int = 1) -> str:
+    """Fill the nouns and replace each placeholder with ``n_tokens`` slot tokens (``slot_text``).
 
     Every name in ``slots`` must appear exactly once, in that order (the features of a
     sample are spliced in the order their positions appear in the text).
@@ -88,7 +105,8 @@ def expand(template: str, slots: tuple[str, ...], n_tokens: int, slot_token: str
         raise ValueError(f"template must contain the placeholders {['<%s>' % s for s in slots]} once each, in order; "
                          f"found {['<%s>' % s for s in found]} in {template!r}")
     text = template.replace("{noun}", noun).replace("{nouns}", nouns)
-    return _PH.sub(slot_token * n_tokens, text)
+    fill = slot_text(n_tokens, slot_token, layout, n_positions)
+    return _PH.sub(lambda _: fill, text)
 
 
 def chat_prompt(tokenizer, user_text: str, system: str = SYSTEM) -> str:
@@ -105,8 +123,10 @@ def chat_prompt(tokenizer, user_text: str, system: str = SYSTEM) -> str:
 
 
 def build_prompt(tokenizer, template: str, slots: tuple[str, ...], n_tokens: int, slot_token: str,
-                 noun: str = "item", nouns: str = "items", system: str = SYSTEM) -> str:
-    return chat_prompt(tokenizer, expand(template, slots, n_tokens, slot_token, noun, nouns), system)
+                 noun: str = "item", nouns: str = "items", system: str = SYSTEM, layout: str = "inline",
+                 n_positions: int = 1) -> str:
+    return chat_prompt(tokenizer, expand(template, slots, n_tokens, slot_token, noun, nouns, layout, n_positions),
+                       system)
 
 
 def pick_template(prompts: TaskPrompts, phase: str, rng: random.Random | None = None, index: int = 0) -> str:

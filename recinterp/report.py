@@ -2,10 +2,11 @@
 
 A task notebook trains adapters with ``recinterp.tasks.run_task`` and writes one
 :class:`TaskMetrics`: a flat list of :class:`RunBlock`, one per (task, dataset, encoder,
-route, role, split).  ``route`` names the adapter (``linear10``, ``pair_item``, an aligned
-route, ...), ``role`` says what the run is for: ``main`` (a headline reading), ``variant``
-(another adapter, compared with the main one), ``ablation`` (a choice among inputs),
-``item`` (the item-alignment stage).  Every reading carries its conditions: the model, its
+route, role, split).  ``route`` names the adapter (``linear10``, ``pair_item``, ``aligned``,
+...), ``role`` says what the run is for: ``main`` (a headline reading), ``contrast`` (the other
+route, shown beside the headline one: on a CPU the paper's end-to-end adapter, on a GPU the
+token-space one), ``variant`` (another adapter, compared with the main one), ``ablation`` (a
+choice among inputs), ``item`` (the item-alignment stage).  Every reading carries its conditions: the model, its
 controls (shuffled, zero soft tokens; popularity) and, for the probe, the encoder-space
 references (encoder, readout), each a ``{mean, lo, hi, n}`` summary, and the paired
 difference of the model against each of them on the same cases (``diff_vs``).  A result
@@ -35,7 +36,7 @@ import numpy as np
 
 from recinterp.config import NOTEBOOKS
 
-ROLES = ("main", "variant", "ablation", "item")
+ROLES = ("main", "contrast", "variant", "ablation", "item")
 CONTROLS = ("shuffled", "zero", "popularity")  # what a reading is compared with
 MUST_CLEAR = ("shuffled", "zero")  # a headline reading is signal only above both
 PROBE_METRICS = ("Hit@1", "Hit@5", "MRR")
@@ -94,7 +95,7 @@ class RunBlock(TypedDict):
     dataset: str
     encoder: str
     route: str
-    role: Literal["main", "variant", "ablation", "item"]
+    role: Literal["main", "contrast", "variant", "ablation", "item"]
     input: str
     split: str
     n_eval: int
@@ -346,6 +347,29 @@ def pick_best(runs: list[RunBlock]) -> tuple[str | None, str]:
 
 
 # -- what the notebooks show beside the tables --------------------------------------------
+def adapter_side_rows(runs: list[RunBlock]):
+    """The token-space route's own accuracy beside the LLM's: per aligned run, what the adapter alone
+    gets right (the aligner's nearest title, the readout's top-1 among all items) and the LLM's
+    headline readings on the same cases.  An LLM reading far below the adapter's says the LLM
+    drops what it was handed; near it, the LLM reads what the adapter decoded."""
+    import pandas as pd
+
+    rows = []
+    for r in runs:
+        side = r["extra"].get("adapter_side")
+        if not side:
+            continue
+        row = {k: r[k] for k in ("task", "dataset", "encoder", "route", "role", "split")}
+        row.update({k: v for k, v in side.items()})
+        g = r.get("generation")
+        if g:
+            row[f"LLM generation {g['metric']}"] = g["conditions"]["model"]["mean"]["mean"]
+        if r["probe"]:
+            row["LLM probe Hit@1"] = r["probe"][r["samplers"][0]]["conditions"]["model"]["Hit@1"]["mean"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def truncation_report(tokenizer, split, titles: list[str], max_tokens: int, n: int = 500, seed: int = 0) -> dict:
     """How much of a recovery target (titles joined by "; ", + EOS) the first ``max_tokens`` tokens hold,
     over a seeded sample of ``n`` training windows."""

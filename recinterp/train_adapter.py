@@ -157,7 +157,8 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
                 order = epoch_order(len(cases), cfg.seed, epoch, acc.process_index, acc.num_processes)
                 idx = order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
                 examples = make_examples(cases, idx, titles, interp.llm, interp.n_tokens, phase="train",
-                                         seed=cfg.seed, epoch=epoch, target_order=cfg.target_order)
+                                         seed=cfg.seed, epoch=epoch, target_order=cfg.target_order,
+                                         layout=interp.layout)
                 batch = collate(examples)  # tokenised here, once, outside forward
                 sync = a == cfg.grad_accum - 1
                 ctx = acc.no_sync(proj) if not sync and acc.num_processes > 1 else contextlib.nullcontext()
@@ -210,7 +211,7 @@ def eval_loss(interp, cases: Cases, titles: list[str], batch_size: int = 32, pha
     total, count = 0.0, 0
     for s in range(0, len(cases), batch_size):
         ex = make_examples(cases, range(s, min(s + batch_size, len(cases))), titles, interp.llm, interp.n_tokens,
-                           phase=phase, seed=seed, target_order=target_order)
+                           phase=phase, seed=seed, target_order=target_order, layout=interp.layout)
         batch = interp.collator(ex)
         n = batch.n_target_tokens()
         total += float(interp(batch, control=control)) * n

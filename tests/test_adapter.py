@@ -39,7 +39,7 @@ def test_bad_options_raise():
     with pytest.raises(ValueError, match="multiple"):
         build_adapter(kind="linear", n_positions=10, n_tokens=4)
     with pytest.raises(ValueError, match="unknown adapter option"):
-        build_adapter(kind="linear", hidden=3)
+        build_adapter(kind="linear", n_heads=3)
     proj = build_adapter(kind="linear", d_in=8, d_llm=16)
     with pytest.raises(ValueError, match=r"\(B, 1, 8\)"):
         proj(torch.randn(2, 1, 7))

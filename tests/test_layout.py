@@ -12,7 +12,7 @@ LAYERS = [
     ("data", "textmatch", "novelty"),
     ("models",),
     ("llm", "adapter", "prompts", "collator"),
-    ("interpreter", "memory"),
+    ("interpreter", "align", "memory"),
     ("cases",),
     ("controls",),
     ("train_adapter", "probes"),

@@ -46,17 +46,27 @@ def test_notebook_03_smoke(smoke_results):
     cfg = resolve_preset("smoke", "recovery")
     assert m["preset"] == "smoke" and m["task"] == "recovery" and m["llm"]["hidden_size"] > 0
     assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}
-    main = R.select(m["runs"], role="main")
-    assert {(r["dataset"], r["encoder"]) for r in main} == {(d, e) for d in cfg["datasets"] for e in cfg["encoders"]}
-    for d in main:
-        n = cfg["eval"]["n_cases"]
-        assert d["n_eval"] == n and d["route"] == "linear10"
+    role_e2e, role_aligned = ("main", "contrast") if cfg["headline_route"] == "end_to_end" else ("contrast", "main")
+    e2e = R.select(m["runs"], role=role_e2e)
+    aligned = R.select(m["runs"], route="aligned")
+    pairs = {(d, e) for d in cfg["datasets"] for e in cfg["encoders"]}
+    assert {(r["dataset"], r["encoder"]) for r in e2e} == pairs == {(r["dataset"], r["encoder"]) for r in aligned}
+    n = cfg["eval"]["n_cases"]
+    for d in e2e:
+        assert d["route"] == "linear10"
         # training: the preset's budget, a finite curve
         assert d["train"]["steps"] == cfg["train"]["max_steps"] == len(d["train"]["curve"])
         assert all(math.isfinite(loss) for _, loss in d["train"]["curve"]) and d["train"]["seconds"] > 0
         # truncation of the targets is measured
         t = m["datasets"][d["dataset"]]["truncation"]
         assert t["max_target_tokens"] == cfg["train"]["max_target_tokens"] and 0 < t["share_titles_supervised"] <= 1
+    for d in aligned:  # the token-space route: no LLM training, its adapter-side accuracy beside the LLM's
+        assert d["role"] == role_aligned and d["train"] is None
+        assert 0.0 <= d["extra"]["adapter_side"]["readout_top1"] <= 1.0 and d["extra"]["adapter_side"]["per"] == "position"
+        assert d["extra"]["fit"]["readout"]["n_pairs"] <= cfg["aligned"]["readout"]["max_pairs"]
+        assert d["adapter"]["kind"] == "structured" and d["adapter"]["layout"] == "list"
+    for d in e2e + aligned:
+        assert d["n_eval"] == n
         # generation: titles found 0..10, histogram over k = 0..10 summing to 1, beside every control
         g = d["generation"]
         assert g["n"] == n and g["metric"] == "found"
@@ -71,12 +81,17 @@ def test_notebook_03_smoke(smoke_results):
         for sampler, block in d["probe"].items():
             check_probe(block, n)
             assert block["n_candidates"] == cfg["eval"]["n_distractors"] + 1
-            for ref in ("encoder", "readout"):
-                for mname in METRICS:
-                    check_ci(block["conditions"][ref][mname], n)
+            assert "encoder" in block["conditions"]
+            for mname in METRICS:
+                check_ci(block["conditions"]["encoder"][mname], n)
         # the verdicts are computed booleans, one per comparison
         assert d["signal"] and all(isinstance(v, bool) for v in d["signal"].values())
         assert {"generation_found_vs_shuffled", f"probe_{cfg['eval']['samplers'][0]}_Hit@1_vs_shuffled"} <= set(d["signal"])
+    for d in e2e:  # the fitted linear readout is the end-to-end run's reference
+        for block in d["probe"].values():
+            for mname in METRICS:
+                check_ci(block["conditions"]["readout"][mname], n)
+    main = R.select(m["runs"], role="main")
     # adapter variants on the variant datasets (probe only)
     variants = R.select(m["runs"], role="variant")
     assert {(v["dataset"], v["route"]) for v in variants} == {("movielens", f"{a['kind']}{a['n_tokens']}")
@@ -97,6 +112,9 @@ def test_notebook_03_smoke(smoke_results):
         assert (c.task, c.dataset, c.encoder, c.kind, c.n_tokens, c.input) == \
             ("recovery", dname, "sasrec", main_adapter["kind"], main_adapter["n_tokens"], main_adapter["input"])
         assert c.llm == m["llm_name"]
+    for dname in cfg["datasets"]:
+        c = load_adapter(smoke_results / "checkpoints" / "adapters" / dname / "sasrec" / "recovery_aligned").cfg
+        assert (c.task, c.dataset, c.kind, c.layout, c.n_positions) == ("recovery", dname, "structured", "list", 10)
     for a in cfg["adapters"][1:]:
         folder = smoke_results / "checkpoints" / "adapters" / "movielens" / "sasrec" / f"recovery_{a['kind']}{a['n_tokens']}"
         assert load_adapter(folder).cfg.kind == a["kind"]

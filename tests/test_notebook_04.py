@@ -41,14 +41,24 @@ def test_notebook_04_smoke(smoke_results):
     best = m["best_variant"]["name"]
     assert best in variants
     n = cfg["eval"]["n_cases"]
-    # the paper's table: every encoder, with generation + probe + controls
-    main = R.select(m["runs"], role="main")
-    assert {(e["dataset"], e["encoder"]) for e in main} == {(d, e) for d in cfg["datasets"] for e in cfg["encoders"]}
+    # the paper's table: every encoder and both routes, with generation + probe + controls
+    role_e2e, role_aligned = ("main", "contrast") if cfg["headline_route"] == "end_to_end" else ("contrast", "main")
+    pairs = {(d, e) for d in cfg["datasets"] for e in cfg["encoders"]}
+    e2e = R.select(m["runs"], role=role_e2e, task="residual")
+    aligned = R.select(m["runs"], role=role_aligned, task="residual")
+    assert {(e["dataset"], e["encoder"]) for e in e2e} == pairs == {(e["dataset"], e["encoder"]) for e in aligned}
     assert set(cfg["encoders"]) == {"sasrec", "gru4rec", "caser"}
-    for e in main:
-        assert e["n_eval"] == n and e["input"] == m["best_variant"]["input"] and e["route"] == best
+    for e in e2e:
+        assert e["input"] == m["best_variant"]["input"] and e["route"] == best
         assert len(e["train"]["curve"]) == e["train"]["steps"] > 0
         assert all(math.isfinite(x) for _, x in e["train"]["curve"])
+    for e in aligned:  # the token-space route: fitted, not trained; its readout's own accuracy beside the LLM's
+        assert e["route"] == "aligned" and e["input"] == "pair" and e["train"] is None
+        assert e["adapter"]["kind"] == "structured" and 0.0 <= e["extra"]["adapter_side"]["readout_top1"] <= 1.0
+    main = R.select(m["runs"], role="main")
+    assert main == aligned  # the smoke preset's headline route
+    for e in e2e + aligned:
+        assert e["n_eval"] == n
         g = e["generation"]
         assert g["metric"] == "hit" and set(g["conditions"]) == {"model", "shuffled", "zero", "popularity"}
         for c in g["conditions"].values():
@@ -58,7 +68,7 @@ def test_notebook_04_smoke(smoke_results):
         for sampler, block in e["probe"].items():
             check_probe(block, n)
             assert block["n_candidates"] == cfg["eval"]["n_distractors"] + 1
-            for ref in ("encoder", "readout"):
+            for ref in ("encoder", "readout") if e in e2e else ("encoder",):
                 check_ci(block["conditions"][ref]["Hit@1"], n)
         assert e["signal"] and all(isinstance(v, bool) for v in e["signal"].values())
     for dname, d in m["datasets"].items():
@@ -75,10 +85,15 @@ def test_notebook_04_smoke(smoke_results):
         assert v["split"] == "val" and v["extra"]["steps_at_eval"] == cfg["ablation"]["train"]["max_steps"]
         for block in v["probe"].values():
             check_probe(block, v["n_eval"])
-    # the item-alignment stage (evaluated on training and held-out items)
-    item = R.select(m["runs"], role="item", dataset="movielens", encoder="sasrec")
+    # the item-alignment stage (evaluated on training and held-out items), and the item aligner of each pair
+    item = R.select(m["runs"], role="item", dataset="movielens", encoder="sasrec", route="item")
     assert all(i["train"]["steps"] == cfg["item_stage"]["train"]["max_steps"] for i in item)
     assert {i["split"] for i in item} == {"train", "held_out"}
+    item_aligned = R.select(m["runs"], role="item", route="aligned")
+    assert {(i["dataset"], i["encoder"], i["split"]) for i in item_aligned} == \
+        {(d, e, sp) for d, e in pairs for sp in ("train", "held_out")}
+    for i in item_aligned:
+        assert i["train"] is None and 0.0 <= i["extra"]["adapter_side"]["token_top1"] <= 1.0
 
     # saved adapters: residual per (dataset, encoder), item, every ablation variant; they rebuild for notebook 05
     from recinterp.data import load_dataset
@@ -92,6 +107,9 @@ def test_notebook_04_smoke(smoke_results):
             folder = root / "adapters" / dname / ename / "residual"
             c = load_adapter(folder).cfg
             assert (c.task, c.dataset, c.encoder, c.input) == ("residual", dname, ename, m["best_variant"]["input"])
+            for name, kind in (("residual_aligned", "structured"), ("aligner", "mlp2x_gelu")):
+                c = load_adapter(root / "adapters" / dname / ename / name).cfg
+                assert (c.dataset, c.encoder, c.kind) == (dname, ename, kind)
     for vname in variants:
         assert (root / "adapters" / "movielens" / "sasrec" / f"residual_{vname}" / "adapter.safetensors").exists()
     assert (root / "adapters" / "movielens" / "sasrec" / "item" / "adapter_config.json").exists()

@@ -27,6 +27,18 @@ def test_notebook_05_instantiation(smoke_results):
         for src in ("sasrec", "random"):
             f = s = d["sources"][src]["fidelity"]
             assert 0.0 <= f["hit"]["mean"] <= 1.0 and 0.0 <= f["shuffled"]["mean"] <= 1.0
+        # every route of notebook 04 is measured on the same histories; the headline one feeds the sections after
+        assert set(d["routes"]) == {"appended", "appended_aligned", "direct"}
+        assert d["headline_route"] == "direct"  # the smoke preset's headline is the token-space route
+        assert d["routes"]["direct"]["adapter"]["kind"] == "mlp2x_gelu"
+        assert d["routes"]["appended_aligned"]["adapter"]["kind"] == "structured"
+        for route in d["routes"].values():
+            for src in ("sasrec", "random"):
+                f = route["sources"][src]["fidelity"]
+                assert f["hit"]["n"] == d["n_cases"] and 0.0 <= f["hit"]["mean"] <= 1.0
+            assert route["sources"]["dreamrec"]["fidelity"] is None  # DreamRec's item has no true title
+        assert d["routes"]["direct"]["sources"]["sasrec"] == {k: d["sources"]["sasrec"][k] for k in ("novelty", "fidelity")} | \
+            {"examples": d["sources"]["sasrec"]["examples"]}
         assert set(d["judged"]) == {"dreamrec_vs_sasrec", "dreamrec_vs_random", "sasrec_vs_random"}
         for res in d["judged"].values():
             rates = res["rates"]

@@ -1,0 +1,192 @@
+"""The aligned route: each task's adapter fitted in token space (recinterp.align), no LLM pass.
+
+    res = run_aligned("residual", enc, ds, llm, out_dir=out / "aligned", eval=cfg["eval"])
+
+Beside ``run_task`` (the paper's end-to-end adapter), this builds, per task:
+- ``item``      the item aligner, fitted on the training share of the catalogue; evaluated on
+                those items and on the held-out ones it never saw (expected near chance);
+- ``recovery``  the structured adapter per position: a readout from each position's state to
+                the item at that position, the catalogue aligner, P x k soft tokens laid out as
+                a numbered list (``layout="list"``);
+- ``residual``  the structured adapter on [h_before, h_after]: a readout to the added item.
+Every adapter is evaluated by the same evaluators as the end-to-end route, with the same
+controls (shuffled and zeroed soft tokens, popularity) on the same cases, and the adapter-side
+accuracies (aligner / readout top-1 among all items) come back beside the LLM's.
+Fitted parts are cached in ``out_dir`` (a rerun reloads them).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from recinterp import align
+from recinterp.adapter import Adapter, load_adapter
+from recinterp.cases import INPUTS, Cases
+from recinterp.config import from_options, write_json_atomic
+from recinterp.interpreter import Interpreter
+from recinterp.models.train import Popularity
+from recinterp.tasks.evaluate import EvalConfig
+from recinterp.tasks.run import EVALUATORS, build_cases, subsample
+
+ALIGNER, ADAPTER = "aligner", "adapter"
+
+
+def align_config(d: dict | None) -> align.AlignConfig:
+    return from_options(align.AlignConfig, d, "alignment")
+
+
+def _cached_adapter(folder: Path, d_llm: int, build) -> tuple[Adapter, dict]:
+    """Load the adapter saved in ``folder`` (with its fit report), or build and save both."""
+    report_path = folder / "fit.json"
+    if report_path.exists():
+        return load_adapter(folder, d_llm=d_llm), json.loads(report_path.read_text())
+    proj, report = build()
+    proj.save(folder)
+    write_json_atomic(report_path, report)  # written last: its presence means the adapter is complete
+    return proj, report
+
+
+def item_table(enc) -> torch.Tensor:
+    return enc.item_embeddings.weight[: enc.n_items].detach().float().cpu()
+
+
+def catalogue_aligner(enc, ds, llm, out_dir: str | os.PathLike, align_cfg: dict | None = None,
+                      item_ids: torch.Tensor | None = None) -> tuple[Adapter, dict]:
+    """The item aligner fitted on ``item_ids`` (default: the whole catalogue), cached in ``out_dir``."""
+    cfg = align_config(align_cfg)
+    table = item_table(enc)
+    ids = torch.arange(enc.n_items) if item_ids is None else torch.as_tensor(item_ids).long()
+
+    def build():
+        targets, lens = align.title_token_targets(llm, ds.catalogue.norm_titles[: enc.n_items], cfg.k)
+        aligner, rep = align.fit_item_aligner(table[ids], targets[ids], cfg, d_llm=llm.hidden_size, task="item",
+                                              encoder=getattr(enc, "name", ""), dataset=ds.name, llm=llm.name)
+        rep["title_tokens_mean"] = float(lens.float().mean())
+        rep["title_tokens_truncated"] = float((lens == cfg.k).float().mean())
+        rep["token_top1_fitted_items"] = align.token_top1(aligner, table[ids], targets, ids)
+        return aligner, rep
+
+    return _cached_adapter(Path(out_dir) / ALIGNER, llm.hidden_size, build)
+
+
+def readout_pairs(cases: Cases) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) a readout learns from: per position for recovery, one per case for residual."""
+    if cases.task == "recovery":
+        if cases.input != "all":
+            raise ValueError("the per-position readout needs recovery input 'all'")
+        return align.position_pairs(cases.features, cases.answers)
+    if cases.task == "residual":
+        if cases.features.shape[1:3] != (1, 1):
+            raise ValueError(f"the residual readout needs one placeholder of one position (input pair or diff, "
+                             f"positions last); got features {tuple(cases.features.shape)}")
+        return cases.features[:, 0, 0], cases.answers[:, 0]
+    raise ValueError(f"no readout for task {cases.task!r}")
+
+
+def fit_readout(cases: Cases, table: torch.Tensor, kind: str = "fitted", max_pairs: int | None = None,
+                seed: int = 0, **fit_kw) -> tuple[torch.nn.Linear, dict]:
+    """The state -> item-logits readout of the structured adapter.
+
+    ``kind="encoder"``: the encoder's own scores (no fitting); ``"fitted"``: softmax regression
+    on the training cases, started from the encoder's scores where they have the right shape.
+    """
+    if kind not in align.READOUTS:
+        raise ValueError(f"unknown readout {kind!r}: choose one of {align.READOUTS}")
+    x, y = readout_pairs(cases)
+    if max_pairs is not None and len(y) > max_pairs:
+        keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:max_pairs]
+        x, y = x[keep], y[keep]
+    try:
+        init = align.encoder_readout_weight(table, cases.task, x.shape[1])
+    except ValueError:
+        init = None
+    t0 = time.time()
+    if kind == "encoder":
+        if init is None:
+            raise ValueError(f"no encoder readout for {cases.task} input {cases.input!r}")
+        lin = torch.nn.Linear(x.shape[1], table.shape[0])
+        with torch.no_grad():
+            lin.weight.copy_(init)
+            lin.bias.zero_()
+    else:
+        lin = align.fit_linear_readout(x, y, table.shape[0], init=init, seed=seed, **fit_kw)
+    return lin.eval(), {"kind": kind, "n_pairs": int(len(y)), "seconds": time.time() - t0,
+                        "top1_train": align.readout_top1(lin, x, y), "init": "encoder" if init is not None else "random"}
+
+
+def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str | None = None,
+                align_cfg: dict | None = None, readout: dict | None = None, temperature: float = 0.05,
+                layout: str | None = None, eval: dict | None = None, held_out_items: float = 0.1,
+                catalogue_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:
+    """Fit (or reload) the aligned adapter of ``task`` and evaluate it with every control.
+
+    ``catalogue_dir``: where the whole-catalogue aligner is cached (share it between tasks of
+    one encoder and dataset); default ``out_dir``.
+    """
+    out = Path(out_dir)
+    readout = dict(readout or {})
+    ecfg = EvalConfig.from_dict(eval or {})
+    input = input or INPUTS[task][0]
+    titles = ds.catalogue.norm_titles
+    enc_name = getattr(enc, "name", "")
+    table = item_table(enc)
+    t0 = time.time()
+    result = {"task": task, "input": input, "encoder": enc_name, "dataset": ds.name, "route": "aligned",
+              "temperature": temperature}
+
+    if task == "item":
+        perm = torch.randperm(ds.n_items, generator=torch.Generator().manual_seed(seed))
+        train_ids = perm[int(round(held_out_items * ds.n_items)):].sort().values  # = build_cases' "train" items
+        adapter, fit = catalogue_aligner(enc, ds, llm, out, align_cfg, train_ids)
+        splits = ["train", "held_out"]
+        result["fit"] = {"aligner": fit}
+    else:
+        aligner, fit = catalogue_aligner(enc, ds, llm, catalogue_dir or out, align_cfg)
+        tr = build_cases(task, enc, ds, "train", input, "last", out / "cases" / "train", seed=seed)
+        P = int(tr.features.shape[2])
+        layout = layout or ("list" if task == "recovery" else "inline")
+
+        def build():
+            lin, rep = fit_readout(tr, table, seed=seed, **readout)
+            proj = align.structured_adapter(lin, table, aligner, n_positions=P, temperature=temperature,
+                                            layout=layout, input=input, task=task, encoder=enc_name,
+                                            dataset=ds.name, llm=llm.name)
+            return proj, {"readout": rep}
+
+        adapter, rfit = _cached_adapter(out / ADAPTER, llm.hidden_size, build)
+        splits = [ecfg.split]
+        result["fit"] = {"aligner": fit, **rfit}
+    result["fit"]["seconds_total"] = time.time() - t0  # what this call spent fitting (0-ish when reloaded)
+    result["adapter_dir"] = str(out / (ALIGNER if task == "item" else ADAPTER))
+    if not eval:
+        return result
+
+    interp = Interpreter(llm, adapter)
+    pop = Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()  # as run_task counts it
+    result["eval"] = {}
+    for sp in splits:
+        cases = build_cases(task, enc, ds, sp, input, "last", out / "cases" / sp, seed=seed)
+        cases = subsample(cases, ecfg.n_cases, seed)
+        res = EVALUATORS[task](interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
+                               seed=seed, **ecfg.evaluate_kwargs())
+        res["adapter_side"] = adapter_side(adapter, cases, table, llm, titles, fit)
+        result["eval"][sp] = res
+    return result
+
+
+@torch.no_grad()
+def adapter_side(adapter: Adapter, cases: Cases, table: torch.Tensor, llm, titles: list[str], fit: dict) -> dict:
+    """What the adapter alone gets right on these cases, before the LLM reads anything:
+    the aligner's nearest title in token space (item), the readout's top-1 among all items."""
+    if cases.task == "item":
+        k = adapter.cfg.n_tokens
+        targets, _ = align.title_token_targets(llm, titles[: table.shape[0]], k)
+        ids = cases.answers[:, 0]
+        return {"token_top1": align.token_top1(adapter, table[ids], targets, ids), "n": len(ids)}
+    x, y = readout_pairs(cases)
+    ro = adapter.layers.readout
+    return {"readout_top1": align.readout_top1(ro, x, y), "n": int(len(y)), "per": "position" if cases.task == "recovery" else "case"}

@@ -1,0 +1,112 @@
+"""recinterp.tasks.aligned: the token-space route of each task, end to end on a tiny world."""
+import pytest
+import torch
+
+from recinterp.data.types import Catalogue, RecDataset, Split
+from recinterp.llm import SLOT_TOKEN, tiny_llm
+from recinterp.models import build_encoder
+from recinterp.adapter import load_adapter
+from recinterp.tasks.aligned import fit_readout, run_aligned
+from recinterp.tasks.run import build_cases, subsample
+
+N_ITEMS = 20
+TITLES = [f"{chr(65 + i)}{chr(122 - i)} film" for i in range(N_ITEMS)]  # distinct first bytes: the byte tokenizer's k tokens differ
+
+
+@pytest.fixture(scope="module")
+def world():
+    torch.manual_seed(0)
+    enc = build_encoder("sasrec", N_ITEMS, d=8).eval()
+    g = torch.Generator().manual_seed(1)
+    n = 12
+    seqs = torch.full((n, 10), N_ITEMS)
+    lens = torch.tensor([10, 3, 1, 2, 10, 10, 5, 4, 10, 6, 7, 8])
+    for i in range(n):
+        seqs[i, : lens[i]] = torch.randperm(N_ITEMS, generator=g)[: lens[i]]
+    split = Split(seqs, lens, torch.zeros(n, dtype=torch.long))
+    ds = RecDataset("movielens", N_ITEMS, split, split, split, Catalogue(TITLES, TITLES))
+    return enc, ds, tiny_llm()
+
+
+EVAL = {"n_cases": 4, "n_distractors": 3, "max_new_tokens": 3, "batch_size": 4}
+ALIGN = {"k": 4, "hidden": 64}
+
+
+def test_item_route_holds_out_items_and_reports_the_aligners_accuracy(world, tmp_path):
+    enc, ds, llm = world
+    res = run_aligned("item", enc, ds, llm, out_dir=tmp_path / "item", align_cfg=ALIGN, eval=EVAL)
+    assert set(res["eval"]) == {"train", "held_out"} and res["eval"]["held_out"]["n"] == 2
+    side = res["eval"]["train"]["adapter_side"]
+    assert side["token_top1"] == 1.0 and side["n"] == 4  # 64 random features fit 18 items exactly
+    assert res["fit"]["aligner"]["n_items"] == 18
+    r = res["eval"]["train"]["ranking"]["random"]
+    assert {"model", "shuffled", "zero", "model_vs_shuffled", "model_vs_zero"} <= set(r)
+    assert {"model", "shuffled", "zero", "popularity"} <= set(res["eval"]["train"]["generation"])
+
+
+def test_residual_route_is_one_saved_structured_adapter(world, tmp_path):
+    enc, ds, llm = world
+    res = run_aligned("residual", enc, ds, llm, out_dir=tmp_path / "res", align_cfg=ALIGN,
+                      readout={"epochs": 2}, eval={**EVAL, "samplers": ["own"]})
+    proj = load_adapter(res["adapter_dir"], d_llm=llm.hidden_size)
+    assert proj.cfg.kind == "structured" and proj.cfg.input == "pair" and proj.cfg.d_in == 16
+    assert proj.cfg.n_tokens == 4 and proj.cfg.temperature == 0.05
+    side = res["eval"]["test"]["adapter_side"]
+    assert 0.0 <= side["readout_top1"] <= 1.0 and side["per"] == "case"
+    assert res["fit"]["readout"]["init"] == "encoder"
+    # a rerun reloads the fitted parts instead of fitting again
+    again = run_aligned("residual", enc, ds, llm, out_dir=tmp_path / "res", align_cfg=ALIGN, readout={"epochs": 2})
+    assert again["fit"]["readout"] == res["fit"]["readout"]
+    back = load_adapter(again["adapter_dir"], d_llm=llm.hidden_size)
+    assert all(torch.equal(v, back.state_dict()[k]) for k, v in proj.state_dict().items())
+
+
+def test_recovery_route_lists_one_line_per_position(world, tmp_path):
+    enc, ds, llm = world
+    res = run_aligned("recovery", enc, ds, llm, out_dir=tmp_path / "rec", align_cfg=ALIGN,
+                      readout={"epochs": 2}, eval={**EVAL, "samplers": ["random"]})
+    proj = load_adapter(res["adapter_dir"], d_llm=llm.hidden_size)
+    assert proj.cfg.layout == "list" and proj.cfg.n_positions == 10 and proj.cfg.n_tokens == 40
+    side = res["eval"]["test"]["adapter_side"]
+    real_positions = int(ds.test.lens[:].sum())
+    assert side["per"] == "position" and side["n"] <= real_positions
+    gen = res["eval"]["test"]["generation"]
+    assert gen["model"]["found"]["n"] == 4 and len(gen["model"]["distribution"]) == 11
+
+
+def test_readout_kinds(world, tmp_path):
+    enc, ds, llm = world
+    table = enc.item_embeddings.weight[:N_ITEMS].detach()
+    cases = build_cases("residual", enc, ds, "train", "pair")
+    lin, rep = fit_readout(cases, table, kind="encoder")
+    hb, ha = cases.states["h_before"], cases.states["h_after"]
+    assert torch.allclose(lin(cases.features[:, 0, 0]), (ha - hb) @ table.T, atol=1e-5)
+    assert rep["n_pairs"] == len(cases)
+    with pytest.raises(ValueError, match="unknown readout"):
+        fit_readout(cases, table, kind="oracle")
+    two = build_cases("residual", enc, ds, "train", "two_slots")
+    with pytest.raises(ValueError, match="one placeholder"):
+        fit_readout(two, table)
+    with pytest.raises(ValueError, match="unknown alignment option"):
+        run_aligned("item", enc, ds, llm, out_dir=tmp_path / "x", align_cfg={"width": 3})
+
+
+def test_task3_direct_route_reads_an_embedding_as_the_item_task_does(world, tmp_path):
+    """name_embeddings (DreamRec's x0 through the aligner) asks exactly the item task's held-out question."""
+    from recinterp.interpreter import Interpreter
+    from recinterp.instantiation import name_embeddings
+    from recinterp.tasks.aligned import catalogue_aligner
+
+    enc, ds, llm = world
+    res = run_aligned("item", enc, ds, llm, out_dir=tmp_path / "item", align_cfg=ALIGN,
+                      eval={**EVAL, "samplers": ["random"], "gen_controls": []})
+    cases = build_cases("item", enc, ds, "train", cache_dir=tmp_path / "item" / "cases" / "train")
+    ids = subsample(cases, EVAL["n_cases"], 0).answers[:, 0]  # the items the evaluation decoded
+    interp = Interpreter(llm, load_adapter(res["adapter_dir"], d_llm=llm.hidden_size))
+    table = enc.item_embeddings.weight[:N_ITEMS].detach()
+    texts = name_embeddings(interp, {"emb": table[ids], "ids": ids}, TITLES, dataset="movielens", max_new_tokens=3)
+    assert texts == res["eval"]["train"]["generation"]["model"]["texts"]
+    with pytest.raises(ValueError, match="embeddings"):
+        name_embeddings(interp, {"emb": table[ids][:, :4], "ids": ids}, TITLES)
+    aligner, fit = catalogue_aligner(enc, ds, llm, tmp_path / "cat", ALIGN)
+    assert fit["n_items"] == N_ITEMS and fit["token_top1_fitted_items"] == 1.0
