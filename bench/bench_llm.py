@@ -238,22 +238,17 @@ def bench_inference(a, llm, interp, cases, B: int) -> dict:
 
 
 def bench_align(a, llm) -> dict:
-    """The token-space alignment fit (issue 9's recinterp.align), when that module exists."""
-    try:
-        from recinterp import align
-    except ImportError as e:
-        return {"skipped": f"recinterp.align is not in this checkout ({e})"}
-    try:
-        titles = [f"{TITLES[i % len(TITLES)]} ({1950 + i % 50})" for i in range(a.align_items)]
-        g = torch.Generator().manual_seed(0)
-        items = torch.randn(a.align_items, 64, generator=g)
-        t0 = time.perf_counter()
-        targets, _ = align.title_token_targets(llm, titles, k=8)
-        t1 = time.perf_counter()
-        _, report = align.fit_item_aligner(items, targets, d_llm=llm.hidden_size)
-        t2 = time.perf_counter()
-    except (AttributeError, TypeError, ValueError) as e:  # its API is still moving: say so, do not fail the bench
-        return {"skipped": f"recinterp.align is there but its API differs from what this bench calls: {e!r}"}
+    """The token-space alignment fit (recinterp.align): title-token targets, then the closed-form aligner."""
+    from recinterp import align
+
+    titles = [f"{TITLES[i % len(TITLES)]} ({1950 + i % 50})" for i in range(a.align_items)]
+    g = torch.Generator().manual_seed(0)
+    items = torch.randn(a.align_items, 64, generator=g)
+    t0 = time.perf_counter()
+    targets, _ = align.title_token_targets(llm, titles, k=8)
+    t1 = time.perf_counter()
+    _, report = align.fit_item_aligner(items, targets, d_llm=llm.hidden_size)
+    t2 = time.perf_counter()
     return {"items": a.align_items, "k": 8, "targets_s": t1 - t0, "fit_s": t2 - t1,
             "fit_report": {k: v for k, v in report.items() if isinstance(v, (int, float, str))}}
 
