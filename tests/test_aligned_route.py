@@ -110,3 +110,5 @@ def test_task3_direct_route_reads_an_embedding_as_the_item_task_does(world, tmp_
         name_embeddings(interp, {"emb": table[ids][:, :4], "ids": ids}, TITLES)
     aligner, fit = catalogue_aligner(enc, ds, llm, tmp_path / "cat", ALIGN)
     assert fit["n_items"] == N_ITEMS and fit["token_top1_fitted_items"] == 1.0
+    _, fit = catalogue_aligner(enc, ds, llm, tmp_path / "defaults", None)  # a preset without "align": the defaults
+    assert fit["config"]["k"] == 8 and fit["hidden"] == 2048

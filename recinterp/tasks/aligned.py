@@ -36,7 +36,7 @@ ALIGNER, ADAPTER = "aligner", "adapter"
 
 
 def align_config(d: dict | None) -> align.AlignConfig:
-    return from_options(align.AlignConfig, d, "alignment")
+    return from_options(align.AlignConfig, d or {}, "alignment")  # None: every default
 
 
 def _cached_adapter(folder: Path, d_llm: int, build) -> tuple[Adapter, dict]:
