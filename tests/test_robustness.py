@@ -122,3 +122,20 @@ def test_an_uncached_hub_id_offline_says_download_first(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelUnavailable, match="HF_HUB_OFFLINE.*download it first"):
         load_llm("nobody/not-a-model")
+
+
+# -- the tasks CLI takes a dataset of one's own by path ------------------------------------------
+def test_tasks_cli_keys_checkpoints_by_the_dataset_name_not_its_path(tmp_path, monkeypatch):
+    import recinterp.tasks.__main__ as cli
+    from recinterp.data.types import Catalogue, RecDataset
+
+    g = torch.Generator().manual_seed(0)
+    split = Split(torch.randint(0, 12, (16, 10), generator=g), torch.full((16,), 10), torch.randint(0, 12, (16,), generator=g))
+    titles = [f"Track {i}" for i in range(12)]
+    ds = RecDataset("mydata", 12, split, split, split, Catalogue(titles, titles, [[] for _ in titles]), noun="track")
+    save_checkpoint(build_encoder("sasrec", n_items=12, d=8), tmp_path / "ckpt", "mydata")
+    monkeypatch.setattr(cli, "load_dataset", lambda name: ds)
+    monkeypatch.setattr(cli, "load_llm", lambda name, device="auto": tiny_llm())
+    r = cli.main(["residual", "--dataset", str(tmp_path / "src" / "mydata"), "--preset", "smoke", "--checkpoint-dir",
+                  str(tmp_path / "ckpt"), "--out", str(tmp_path / "run"), "--steps", "1"])
+    assert r["dataset"] == "mydata" and r["train"]["steps"] == 1

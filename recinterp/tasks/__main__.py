@@ -27,7 +27,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m recinterp.tasks", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task", choices=sorted(SECTIONS))
-    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--dataset", required=True, help="movielens, steam, or a folder of your own (name or path)")
     ap.add_argument("--encoder", default="sasrec")
     ap.add_argument("--input", default=None, help="task input (recovery: all|last; residual: pair|diff|two_slots)")
     ap.add_argument("--preset", default="cpu")
@@ -45,7 +45,8 @@ def main(argv=None) -> dict:
         train["max_steps"] = a.steps
     adapter = cfg["adapter"] if "adapter" in cfg else (cfg.get("adapters") or [{}])[0]
     llm = load_llm(a.llm or cfg["llm"], device=a.device)
-    result = run_task(a.task, load_checkpoint(resolve(a.checkpoint_dir), a.dataset, a.encoder), load_dataset(a.dataset),
+    ds = load_dataset(a.dataset)  # a name or a folder path: checkpoints are kept under the dataset's name
+    result = run_task(a.task, load_checkpoint(resolve(a.checkpoint_dir), ds.name, a.encoder), ds,
                       llm, out_dir=resolve(a.out), input=a.input, adapter=adapter, train=train,
                       init_adapter=a.init_adapter, seed=a.seed)
     print(json.dumps({k: v for k, v in result.items() if k != "train"}, indent=1))
