@@ -94,11 +94,10 @@ RESUMABLE_CHANGES = ("epochs", "max_steps", "ckpt_every", "time_budget_s")
 def check_resume_config(saved: dict | None, cfg: TrainConfig, where: Path) -> None:
     """Refuse to continue a checkpoint trained with other settings (e.g. another lr): the result
     would be neither run.  Only ``RESUMABLE_CHANGES`` may differ."""
-    now = asdict(cfg)
-    changed = {k: (saved.get(k), now[k]) for k in now
-               if k not in RESUMABLE_CHANGES and saved is not None and k in saved and saved[k] != now[k]}
+    now, saved = asdict(cfg), saved or {}
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
     if changed:
-        diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in sorted(changed.items())))
+        diff = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
         raise ValueError(f"the checkpoint in {where} was trained with other settings ({diff}); refusing to resume it. "
                          f"Delete {where} to train anew, use another out_dir, or pass allow_config_change=True "
                          f"to continue with the new settings anyway.")

@@ -246,9 +246,10 @@ def test_a_threshold_needs_a_rating_column(tmp_path, data_dir):
 
 def test_dataset_json_sets_options(tmp_path, data_dir):
     folder = make_log_folder(tmp_path / "withcfg")
-    (folder / "dataset.json").write_text(json.dumps({"noun": "song", "min_rating": 4, "name": "songs"}))
+    (folder / "dataset.json").write_text(json.dumps({"noun": "song", "min_rating": 4}))
     ds = load_dataset(folder, data_dir=data_dir)
-    assert (ds.name, ds.noun) == ("songs", "song") and load_stats("songs", data_dir)["min_rating"] == 4
+    assert (ds.name, ds.noun) == ("withcfg", "song") and load_stats("withcfg", data_dir)["min_rating"] == 4
+    assert load_dataset(folder, data_dir=data_dir, noun="tune").noun == "tune"  # an argument beats the file
 
 
 # ---------------------------------------------------------------- the verified cache

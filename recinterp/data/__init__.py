@@ -36,7 +36,7 @@ CACHE_VERSION = 3  # 2: Steam titles HTML-unescaped; 3: file hashes, nouns, data
 CACHE_FILES = ("splits.safetensors", "catalogue.json")
 CONFIG_FILE = "dataset.json"
 # Options a dataset.json may set; trust (hashes, trust_unverified) must come from the user, never the folder.
-FOLDER_OPTIONS = {"name", "noun", "nouns", "min_rating", "max_len", "val_users", "test_users", "seed", "columns", "sep",
+FOLDER_OPTIONS = {"noun", "nouns", "min_rating", "max_len", "val_users", "test_users", "seed", "columns", "sep",
                   "genre_sep"}
 __all__ = ["load_dataset", "build_dataset", "dataset_sources", "DATASETS", "RecDataset", "Split", "Catalogue",
            "normalize_title", "ChecksumError", "dataset_stats", "load_stats", "CacheError"]
@@ -120,7 +120,6 @@ def _build_own(name: str, folder: Path, options: dict) -> tuple[RecDataset, dict
     from . import custom, log
 
     opts = dict(options)
-    opts.pop("name", None)
     noun = opts.pop("noun", None) or "item"
     nouns = opts.pop("nouns", None) or noun + "s"
     files = log.find_log_files(folder)
@@ -155,7 +154,7 @@ def build_dataset(name: str, data_dir: str | os.PathLike = "data", llara_dir: st
     key, folder = locate(name, llara_dir)
     if folder is not None:
         opts = _folder_options(folder, options)
-        return _build_own(_safe_name(opts.get("name") or key), folder, opts)
+        return _build_own(key, folder, opts)
     _check_builtin(key, llara_dir)
     data_dir = resolve(data_dir)
     raw_llara = data_dir / "raw" / "llara"
@@ -224,11 +223,9 @@ def load_dataset(name: str | os.PathLike, data_dir: str | os.PathLike = "data", 
     source = None
     if folder is not None:
         opts = _folder_options(folder, options)
-        key = _safe_name(opts.get("name") or key)
         if key in DATASETS:
-            raise ValueError(f"{folder}: a dataset of your own cannot be named {key!r} (a built-in dataset); "
-                             f"rename the folder or set \"name\" in its {CONFIG_FILE}")
-        cache = resolve(data_dir) / "processed" / key
+            raise ValueError(f"{folder}: a dataset of your own cannot be named {key!r} (a built-in dataset): "
+                             f"rename the folder (its name names the dataset)")
         source = _source_record(folder, opts)
     elif options:
         raise ValueError(f"options {sorted(options)} apply to datasets of your own, not to {key!r}")
