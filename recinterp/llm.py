@@ -209,7 +209,8 @@ def _source(name: str) -> tuple[str, dict]:
         if not p.exists():
             raise FileNotFoundError(f"GGUF file not found: {p}")
         return str(p.parent), {"gguf_file": p.name}
-    return name, {}
+    from recinterp.llm_source import check_model_source
+    return name, check_model_source(name)  # a missing folder, or an uncached id offline: a clear error at once
 
 
 def load_llm(name: str = EMBEDDED, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto",

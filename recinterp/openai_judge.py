@@ -1,7 +1,8 @@
 """An OpenAI-compatible chat-completions judge for task 3's pairwise protocol (``recinterp.judges``).
 
 Standard library only (urllib + json): temperature 0; retries with exponential backoff on
-timeouts, connection errors, HTTP 429 and 5xx; a loopback server is reached without the
+timeouts, connection errors, HTTP 429 and 5xx (when every attempt failed to connect, nothing
+listens at the URL: ``JudgeUnreachable`` names it and the last error); a loopback server is reached without the
 environment's proxy; ``compare_batch`` asks in parallel (a thread pool); an optional JSONL
 cache makes long runs resumable.  The answer text is read with ``judges.parse_choice``.
 
@@ -37,6 +38,10 @@ def _env(*names: str) -> str | None:
     return None
 
 
+class JudgeUnreachable(ConnectionError):
+    """Nothing answered at the judge's URL in any attempt (refused, unknown host, unreachable)."""
+
+
 def openai_judge_configured() -> bool:
     """True when the environment names a judge model (RECINTERP_JUDGE_MODEL)."""
     return _env("RECINTERP_JUDGE_MODEL") is not None
@@ -52,7 +57,8 @@ class OpenAIJudge:
     Up to ``1 + max_retries`` attempts per question; waits ``min(max_backoff, backoff * 2**i)``
     (or the server's numeric Retry-After, capped) between them. Retried: timeouts, connection
     errors, HTTP 429 and 5xx. Not retried: other HTTP errors, a malformed answer body. A
-    question that still has no answer is "none"; ``stats`` counts what happened and
+    question that still has no answer is "none" (but when no attempt could even connect,
+    :class:`JudgeUnreachable` is raised: a judge that is not there); ``stats`` counts what happened and
     ``last_error`` keeps the latest failure. Answers are remembered per judge object (an
     identical question is asked once: temperature 0); ``cache_path``: JSONL of answered prompts,
     read at start and appended to, so a rerun only asks what is missing. ``workers``: parallel requests
@@ -119,25 +125,30 @@ class OpenAIJudge:
         time.sleep(min(self.max_backoff, delay))
 
     def complete(self, messages: list[dict]) -> str | None:
-        """The answer text, or None after retries / on a malformed response (never raises)."""
+        """The answer text, or None after retries / on a malformed response; raises
+        :class:`JudgeUnreachable` only when no attempt could connect."""
         payload = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": self.max_tokens}
         key = hashlib.sha256(json.dumps([self.base_url, payload], sort_keys=True).encode()).hexdigest()
         with self._lock:
             if key in self._cache:
                 self.stats["cached"] += 1
                 return self._cache[key]
+        unreachable = True  # every attempt failed to connect: nothing listens at the URL
         for attempt in range(self.max_retries + 1):
             retry_after = None
             try:
                 _, body = self._post(payload)
             except urllib.error.HTTPError as e:
+                unreachable = False
                 self._count(f"http_{e.code}", f"HTTP {e.code}")
                 if not (e.code == 429 or e.code >= 500):
                     return None
                 retry_after = e.headers.get("Retry-After") if e.headers else None
             except (OSError, http.client.HTTPException) as e:
                 # Timeouts, refused/reset connections, cut responses (URLError is an OSError).
-                self._count("timeout" if "timed out" in str(e).lower() else "connection_error", repr(e))
+                timed_out = "timed out" in str(e).lower()
+                unreachable = unreachable and not timed_out
+                self._count("timeout" if timed_out else "connection_error", repr(e))
             except Exception as e:  # noqa: BLE001 - one odd failure must not end a long paid run
                 self._count("unexpected_error", repr(e))
                 return None
@@ -152,6 +163,10 @@ class OpenAIJudge:
                 self._count("retries")
                 self._wait(attempt, retry_after)
         self._count("gave_up")
+        if unreachable:
+            raise JudgeUnreachable(f"no judge reachable at {self.base_url}/chat/completions: {self.max_retries + 1} "
+                                   f"attempt(s) failed to connect; last error: {self.last_error}. Start the server or "
+                                   f"fix RECINTERP_JUDGE_BASE_URL / base_url (or run with judge='local' or 'none').")
         return None
 
     def _content(self, body: bytes) -> str | None:

@@ -120,13 +120,14 @@ def main(argv=None) -> int:
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="a notebook parameter, passed to every notebook that declares it (e.g. llm=<HF id>)")
     a = ap.parse_args(argv)
-    extra = parse_params(a.param)
     load_preset(a.preset)  # fail fast on an unknown preset
     results = resolve(a.results or f"results/{Path(a.preset).stem}")
     nbs = notebooks(a.only)
     if not nbs:
         print("no notebooks matched", file=sys.stderr)
         return 2
+    from .params import check_params
+    extra = check_params(a.param, nbs)  # an undeclared name or a value of the wrong type is refused here
     t0 = time.time()
     timings = {}
     for nb in nbs:

@@ -86,6 +86,22 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) ->
     return perm[rank::world]
 
 
+# Options a resumed run may change: how long it runs and how often it saves, not what it learns.
+RESUMABLE_CHANGES = ("epochs", "max_steps", "ckpt_every", "time_budget_s", "gradient_checkpointing")
+
+
+def check_resume_config(saved: dict | None, cfg: TrainConfig, where: Path) -> None:
+    """Refuse to continue a checkpoint trained with other settings (e.g. another lr): the result
+    would be neither run.  Only ``RESUMABLE_CHANGES`` may differ."""
+    now, saved = asdict(cfg), saved or {}
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
+    if changed:
+        diff = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
+        raise ValueError(f"the checkpoint in {where} was trained with other settings ({diff}); refusing to resume it. "
+                         f"Delete {where} to train anew, use another out_dir, or pass allow_config_change=True "
+                         f"to continue with the new settings anyway.")
+
+
 def _save_checkpoint(folder: Path, adapter, opt, sched, state: dict) -> None:
     """Write to a temporary folder, then swap it in: a crash never leaves half a checkpoint."""
     tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
@@ -100,8 +116,11 @@ def _save_checkpoint(folder: Path, adapter, opt, sched, state: dict) -> None:
 
 def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | None = None,
                   out_dir: str | os.PathLike | None = None, resume: bool = True, progress: bool = True,
-                  accelerator=None) -> dict:
-    """Train ``interp.adapter`` on ``cases``; returns the run's history (losses, speed, steps)."""
+                  accelerator=None, allow_config_change: bool = False) -> dict:
+    """Train ``interp.adapter`` on ``cases``; returns the run's history (losses, speed, steps).
+
+    Resuming from ``out_dir/checkpoint`` with changed settings is refused (``check_resume_config``)
+    unless ``allow_config_change``."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
@@ -130,6 +149,8 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
     step, micro, history, seconds_before = 0, 0, [], 0.0
     if out is not None and resume and (out / CKPT / "train_state.pt").exists():
         st = torch.load(out / CKPT / "train_state.pt", map_location="cpu", weights_only=False)
+        if not allow_config_change:
+            check_resume_config(st.get("config"), cfg, out / CKPT)
         base.load_state_dict(load_adapter(out / CKPT, d_llm=interp.llm.hidden_size).state_dict())
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])

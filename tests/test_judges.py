@@ -1,6 +1,7 @@
 """Pairwise judges (recinterp.judges): answer parsing, both-order aggregation, a local HF judge
 on a tiny random Llama, and the OpenAI-compatible judge against a fake server on 127.0.0.1."""
 import json
+import re
 import socket
 import time
 from types import SimpleNamespace
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from recinterp.judges import LocalLLMJudge, build_messages, judge_pairs, parse_choice
-from recinterp.openai_judge import OpenAIJudge, openai_judge_configured
+from recinterp.openai_judge import JudgeUnreachable, OpenAIJudge, openai_judge_configured
 from fake_openai import FakeOpenAI  # tests/ has no __init__.py: pytest puts it on sys.path
 
 HIST = ["Toy Story", "Babe", "Heat"]
@@ -268,14 +269,28 @@ def test_openai_malformed_answer_is_none(body):
     assert len(srv.requests) == 1 and judge.stats["malformed"] == 1
 
 
-def test_openai_connection_refused_is_none():
+def _closed_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    judge = _judge(f"http://127.0.0.1:{port}/v1", max_retries=1)
-    assert judge.compare(HIST, "Fargo", "Casino") == "none"
-    assert judge.stats["connection_error"] == 2
+    return port
+
+
+def test_openai_nothing_listening_raises_after_retries_naming_url_and_error():
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    judge = _judge(url, max_retries=1)
+    t0 = time.time()
+    with pytest.raises(JudgeUnreachable, match=re.escape(url) + r".*2 attempt.*last error: .*(Refused|refused)"):
+        judge.compare(HIST, "Fargo", "Casino")
+    assert time.time() - t0 < 5
+    assert judge.stats["connection_error"] == 2 and judge.stats["gave_up"] == 1
+
+
+def test_openai_nothing_listening_stops_a_batch():
+    judge = _judge(f"http://127.0.0.1:{_closed_port()}/v1", max_retries=0, workers=2)
+    with pytest.raises(JudgeUnreachable):
+        judge_pairs(judge, [(HIST, "Fargo", "Casino"), (HIST, "Heat", "Casino")])
 
 
 def test_openai_batch_keeps_the_other_results():

@@ -1,41 +1,161 @@
-"""Datasets: ``load_dataset("movielens" | "steam")`` -> :class:`RecDataset`.
+"""Datasets: ``load_dataset(name or path)`` -> :class:`RecDataset`.
 
-The first call builds the dataset from the raw/official files (see ``fetch``) and
-caches it under ``data/processed/<name>/`` as safetensors + JSON (no pickles); later
-calls read the cache.  ``refresh=True`` rebuilds.
+- ``"movielens"``, ``"steam"``: built from the raw/official files (see ``fetch``).
+- Your own data (README, "Your own data"): a folder given by its path, or by its name as a
+  subfolder of the LLaRA folder (``llara_dir`` / ``RECINTERP_LLARA_DIR``), holding either
+  the released LLaRA format (``custom``) or a plain interaction log + items file (``log``).
+  The folder's name names the dataset; options (``noun="track"``, ``min_rating=4``, ...)
+  are arguments or keys of an optional ``dataset.json`` in the folder.
+
+The first call builds the dataset and caches it under ``data/processed/<name>/`` as
+safetensors + JSON (no pickles), with the SHA-256 of each cache file (and, for your own
+data, of each source file and option) in ``meta.json``.  Later calls verify the cache and
+read it; a damaged cache is rebuilt, saying so, and a changed source or option rebuilds
+too.  ``refresh=True`` always rebuilds.  Loading a dataset also tells the prompts its
+item nouns (``recinterp.prompts.NOUNS``), so every task phrases questions in them.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import warnings
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
 from ..config import resolve, write_json_atomic
 from . import fetch
-from .checksums import ChecksumError
+from .checksums import ChecksumError, file_hash
 from .titles import normalize_title
 from .types import Catalogue, RecDataset, Split
 
 DATASETS = ("movielens", "steam")
-CACHE_VERSION = 2  # 2: Steam titles HTML-unescaped
-__all__ = ["load_dataset", "build_dataset", "DATASETS", "RecDataset", "Split", "Catalogue", "normalize_title",
-           "ChecksumError", "dataset_stats"]
+NOUNS = {"movielens": ("movie", "movies"), "steam": ("game", "games")}
+CACHE_VERSION = 3  # 2: Steam titles HTML-unescaped; 3: file hashes, nouns, datasets of your own
+CACHE_FILES = ("splits.safetensors", "catalogue.json")
+CONFIG_FILE = "dataset.json"
+# Options a dataset.json may set; trust (hashes, trust_unverified) must come from the user, never the folder.
+FOLDER_OPTIONS = {"noun", "nouns", "min_rating", "max_len", "val_users", "test_users", "seed", "columns", "sep",
+                  "genre_sep"}
+__all__ = ["load_dataset", "build_dataset", "dataset_sources", "DATASETS", "RecDataset", "Split", "Catalogue",
+           "normalize_title", "ChecksumError", "dataset_stats", "load_stats", "CacheError"]
 
 
-def _check_name(name: str) -> str:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {list(DATASETS)}")
-    return name
+class CacheError(RuntimeError):
+    """The processed cache cannot be used (damaged, or its source is gone)."""
 
 
+# -- which dataset a name or path means ----------------------------------------------------
+def _llara_root(llara_dir) -> Path | None:
+    d = llara_dir or os.environ.get("RECINTERP_LLARA_DIR")
+    return Path(d).expanduser() if d else None
+
+
+def _looks_like_path(spec: str) -> bool:
+    return "/" in spec or "\\" in spec or spec.startswith((".", "~"))
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
+
+
+def locate(spec: str | os.PathLike, llara_dir=None) -> tuple[str, Path | None]:
+    """(dataset name, its folder) for a built-in name (folder None), a path, or a LLaRA subfolder."""
+    spec = os.fspath(spec)
+    if spec in DATASETS:
+        return spec, None
+    folder = Path(spec).expanduser()
+    if not _looks_like_path(spec):
+        root = _llara_root(llara_dir)
+        if root is not None and (root / spec).is_dir():
+            folder = root / spec
+        elif not folder.is_dir():
+            return _safe_name(spec), None  # maybe cached earlier from a path: see load_dataset
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such dataset folder: {folder}")
+    return _safe_name(folder.resolve().name), folder.resolve()
+
+
+def dataset_sources(spec: str | list[str], default: list[str] | None = None) -> dict[str, str]:
+    """The notebooks' ``datasets`` parameter -> {dataset name: what to pass to load_dataset}.
+
+    ``"movielens,/data/lastfm"`` -> ``{"movielens": "movielens", "lastfm": "/data/lastfm"}``;
+    empty -> ``default`` (the preset's list).  Names key checkpoints and metrics.
+    """
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s and s.strip()]
+    items = items or list(default or [])
+    out: dict[str, str] = {}
+    for s in items:
+        name = _safe_name(Path(s).expanduser().name) if _looks_like_path(s) else s
+        if name in out and out[name] != s:
+            raise ValueError(f"two datasets named {name!r}: {out[name]!r} and {s!r}; rename one folder")
+        out[name] = s
+    return out
+
+
+def _folder_options(folder: Path, options: dict) -> dict:
+    """``dataset.json`` in the folder, overridden by the caller's options."""
+    cfg = {}
+    if (folder / CONFIG_FILE).exists():
+        try:
+            cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise ValueError(f"{folder / CONFIG_FILE} is not valid JSON: {e}") from None
+        unknown = set(cfg) - FOLDER_OPTIONS
+        if unknown:
+            raise ValueError(f"{folder / CONFIG_FILE}: unknown or not allowed key(s) {sorted(unknown)}; allowed: "
+                             f"{sorted(FOLDER_OPTIONS)} (hashes and trust_unverified are yours to pass, not the folder's)")
+    return {**cfg, **{k: v for k, v in options.items() if v is not None}}
+
+
+def _source_record(folder: Path, options: dict) -> dict:
+    """What a build of your own data depended on: the folder, each file's SHA-256, the options."""
+    files = {p.name: file_hash(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    opts = {k: v for k, v in options.items() if k not in ("hashes", "trust_unverified")}
+    return {"folder": str(folder), "files": files, "options": opts}
+
+
+def _build_own(name: str, folder: Path, options: dict) -> tuple[RecDataset, dict]:
+    from . import custom, log
+
+    opts = dict(options)
+    noun = opts.pop("noun", None) or "item"
+    nouns = opts.pop("nouns", None) or noun + "s"
+    files = log.find_log_files(folder)
+    if files is not None:
+        unknown = set(opts) - {"min_rating", "max_len", "val_users", "test_users", "seed", "columns", "sep", "genre_sep"}
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)} for an interaction log ({folder})")
+        parts = log.build(*files, **opts)
+    elif custom.is_llara_folder(folder) or any(p.name.endswith(".df") or p.name.startswith("train_data.df")
+                                               for p in folder.iterdir()):
+        unknown = set(opts) - {"hashes", "trust_unverified"}
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)} for a LLaRA-format folder ({folder})")
+        parts = custom.build(folder, **opts)
+    else:
+        raise FileNotFoundError(f"{folder} holds neither a LLaRA-format dataset (Train_data.df / train_data.df*, "
+                                f"Val_data.df, Test_data.df, id2name.txt or u.item) nor an interaction log "
+                                f"(interactions.csv|tsv|parquet + items.csv|tsv|parquet); it holds "
+                                f"{sorted(p.name for p in folder.iterdir())[:12]}")
+    stats = parts.pop("stats")
+    ds = RecDataset(name=name, noun=noun, nouns=nouns, **parts)
+    stats.update(dataset_stats(ds))
+    return ds, stats
+
+
+# -- building and loading -------------------------------------------------------------------
 def build_dataset(name: str, data_dir: str | os.PathLike = "data", llara_dir: str | os.PathLike | None = None,
-                  steam_meta: str | os.PathLike | None = None) -> tuple[RecDataset, dict]:
+                  steam_meta: str | os.PathLike | None = None, **options) -> tuple[RecDataset, dict]:
     """Build from source files (no cache): the dataset and its statistics."""
     from .llara import read_pickle_rows
 
-    _check_name(name)
+    key, folder = locate(name, llara_dir)
+    if folder is not None:
+        opts = _folder_options(folder, options)
+        return _build_own(key, folder, opts)
+    _check_builtin(key, llara_dir)
     data_dir = resolve(data_dir)
     raw_llara = data_dir / "raw" / "llara"
 
@@ -59,28 +179,90 @@ def build_dataset(name: str, data_dir: str | os.PathLike = "data", llara_dir: st
         meta = fetch.steam_meta_file(data_dir / "raw" / "steam_meta", steam_meta)
         parts = steam.build(val, test, official_rows("train_data.df1000", required=False), official("id2name.txt"), meta)
     stats = parts.pop("stats")
-    ds = RecDataset(name=name, **parts)
+    noun, nouns = NOUNS[name]
+    ds = RecDataset(name=name, noun=noun, nouns=nouns, **parts)
     stats.update(dataset_stats(ds))
     return ds, stats
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike = "data", llara_dir: str | os.PathLike | None = None,
-                 steam_meta: str | os.PathLike | None = None, refresh: bool = False) -> RecDataset:
-    """The dataset, from the cache under ``data_dir/processed`` or built (and cached) from source."""
-    _check_name(name)
-    cache = resolve(data_dir) / "processed" / name
-    if not refresh and (cache / "meta.json").exists():
-        meta = json.loads((cache / "meta.json").read_text())
-        if meta.get("version") == CACHE_VERSION:
-            return _read_cache(cache, meta)
-    ds, stats = build_dataset(name, data_dir, llara_dir, steam_meta)
-    _write_cache(cache, ds, stats)
+def _check_builtin(name: str, llara_dir=None) -> None:
+    if name not in DATASETS:
+        root = _llara_root(llara_dir)
+        subs = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in DATASETS) \
+            if root is not None and root.is_dir() else []
+        raise ValueError(f"unknown dataset {name!r}: choose one of {list(DATASETS)}"
+                         + (f", a subfolder of {root} ({subs})" if root is not None else "")
+                         + ", or give the path of a folder of your own (LLaRA format or an interaction log)")
+
+
+def load_dataset(name: str | os.PathLike, data_dir: str | os.PathLike = "data", llara_dir: str | os.PathLike | None = None,
+                 steam_meta: str | os.PathLike | None = None, refresh: bool = False, **options) -> RecDataset:
+    """The dataset, from the verified cache under ``data_dir/processed`` or built (and cached).
+
+    ``name``: "movielens", "steam", a folder path, or a subfolder name of the LLaRA folder.
+    ``options`` (your own data): ``noun``/``nouns`` (default "item"/"items"); LLaRA format:
+    ``hashes`` ({file: sha256} or a SHA256SUMS path), ``trust_unverified``; a log:
+    ``min_rating``, ``max_len``, ``val_users``, ``test_users``, ``seed``, ``columns``, ``sep``.
+    """
+    key, folder = locate(name, llara_dir)
+    cache = resolve(data_dir) / "processed" / key
+    if folder is None and key not in DATASETS:
+        # A name only: a dataset built earlier from a path (the folder recorded in its cache).
+        meta = _read_meta(cache)
+        src = (meta or {}).get("source")
+        if not src:
+            _check_builtin(key, llara_dir)
+        if Path(src["folder"]).is_dir():  # with the options it was built with, unless given anew
+            return load_dataset(src["folder"], data_dir, llara_dir, steam_meta, refresh,
+                                **{**src.get("options", {}), **options})
+        ds = None if refresh else _read_cache(cache, meta)
+        if ds is None:
+            raise CacheError(f"the cache of {key!r} ({cache}) cannot be used and its source folder {src['folder']} "
+                             f"is gone: give the dataset's folder path to rebuild it")
+        return _tell_prompts(ds)
+    source = None
+    if folder is not None:
+        opts = _folder_options(folder, options)
+        if key in DATASETS:
+            raise ValueError(f"{folder}: a dataset of your own cannot be named {key!r} (a built-in dataset): "
+                             f"rename the folder (its name names the dataset)")
+        source = _source_record(folder, opts)
+    elif options:
+        raise ValueError(f"options {sorted(options)} apply to datasets of your own, not to {key!r}")
+    if not refresh:
+        meta = _read_meta(cache)
+        if meta is not None and meta.get("version") == CACHE_VERSION:
+            if source is not None and meta.get("source") != source:
+                print(f"[data] {key}: the source folder, its files or the options changed since the cache was "
+                      f"built: rebuilding {cache}")
+            else:
+                ds = _read_cache(cache, meta)
+                if ds is not None:
+                    return _tell_prompts(ds)
+    if folder is not None:
+        ds, stats = _build_own(key, folder, opts)
+    else:
+        ds, stats = build_dataset(key, data_dir, llara_dir, steam_meta)
+    _write_cache(cache, ds, stats, source)
+    return _tell_prompts(ds)
+
+
+def _tell_prompts(ds: RecDataset) -> RecDataset:
+    # The prompts find a dataset's nouns by its name (cases record the name only).
+    from .. import prompts
+
+    prompts.NOUNS[ds.name] = (ds.noun, ds.nouns)
     return ds
 
 
 def load_stats(name: str, data_dir: str | os.PathLike = "data") -> dict:
     """Statistics written beside the cache by the last build."""
-    return json.loads((resolve(data_dir) / "processed" / _check_name(name) / "meta.json").read_text())["stats"]
+    key, _ = locate(name)
+    meta = _read_meta(resolve(data_dir) / "processed" / key)
+    if meta is None:
+        raise FileNotFoundError(f"no processed cache for {key!r} under {resolve(data_dir) / 'processed'}: "
+                                f"run load_dataset({name!r}) first")
+    return meta["stats"]
 
 
 def dataset_stats(ds: RecDataset) -> dict:
@@ -88,17 +270,19 @@ def dataset_stats(ds: RecDataset) -> dict:
     return {
         "n_items": ds.n_items,
         "rows": {k: len(s) for k, s in splits.items()},
-        "mean_len": {k: float(s.lens.float().mean()) for k, s in splits.items()},
+        "mean_len": {k: float(s.lens.float().mean()) if len(s) else 0.0 for k, s in splits.items()},
         "items_with_genres": sum(bool(g) for g in ds.catalogue.genres),
     }
 
 
+# -- the processed cache --------------------------------------------------------------------
 def _splits(ds: RecDataset) -> dict[str, Split]:
     return {"train": ds.train, "val": ds.val, "test": ds.test, **{f"extra.{k}": v for k, v in ds.extra.items()}}
 
 
-def _write_cache(cache: Path, ds: RecDataset, stats: dict) -> None:
+def _write_cache(cache: Path, ds: RecDataset, stats: dict, source: dict | None = None) -> None:
     cache.mkdir(parents=True, exist_ok=True)
+    (cache / "meta.json").unlink(missing_ok=True)  # the old cache is invalid from here on
     tensors = {f"{k}.{f}": getattr(s, f).clone().contiguous() for k, s in _splits(ds).items() for f in ("seqs", "lens", "next")}
     tmp = cache / "splits.safetensors.tmp"
     save_file(tensors, str(tmp))
@@ -106,17 +290,50 @@ def _write_cache(cache: Path, ds: RecDataset, stats: dict) -> None:
     c = ds.catalogue
     write_json_atomic(cache / "catalogue.json", {"titles": c.titles, "norm_titles": c.norm_titles,
                                                   "genres": c.genres, "tags": c.tags})
-    # meta.json last: its presence marks a complete cache.
+    # meta.json last: its presence marks a complete cache, and it holds the other files' SHA-256.
     write_json_atomic(cache / "meta.json", {"version": CACHE_VERSION, "name": ds.name, "n_items": ds.n_items,
-                                            "max_len": ds.max_len, "notes": ds.notes, "stats": stats})
+                                            "max_len": ds.max_len, "notes": ds.notes, "noun": ds.noun,
+                                            "nouns": ds.nouns, "stats": stats, "source": source,
+                                            "sha256": {f: file_hash(cache / f) for f in CACHE_FILES}})
 
 
-def _read_cache(cache: Path, meta: dict) -> RecDataset:
-    t = load_file(str(cache / "splits.safetensors"))
-    names = sorted({k.rsplit(".", 1)[0] for k in t})
-    splits = {k: Split(t[f"{k}.seqs"], t[f"{k}.lens"], t[f"{k}.next"]) for k in names}
-    c = json.loads((cache / "catalogue.json").read_text())
-    return RecDataset(name=meta["name"], n_items=meta["n_items"], train=splits["train"], val=splits["val"],
-                      test=splits["test"], catalogue=Catalogue(c["titles"], c["norm_titles"], c["genres"], c["tags"]),
-                      max_len=meta["max_len"], notes=meta["notes"],
-                      extra={k.split(".", 1)[1]: v for k, v in splits.items() if k.startswith("extra.")})
+def _read_meta(cache: Path) -> dict | None:
+    """meta.json, or None when absent; a damaged one is reported and treated as absent."""
+    path = cache / "meta.json"
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+        return meta
+    except (ValueError, UnicodeDecodeError) as e:
+        warnings.warn(f"{path} is damaged ({e}): rebuilding the cache")
+        return None
+
+
+def _read_cache(cache: Path, meta: dict | None) -> RecDataset | None:
+    """The cached dataset, or None (with a warning naming the file) when a file is missing or
+    its SHA-256 is not the one meta.json recorded: the caller rebuilds."""
+    if meta is None:
+        return None
+    for f in CACHE_FILES:
+        want = (meta.get("sha256") or {}).get(f)
+        if not (cache / f).exists() or want is None or file_hash(cache / f) != want:
+            what = "is missing" if not (cache / f).exists() else "does not match the SHA-256 in meta.json"
+            warnings.warn(f"processed cache file {cache / f} {what} (damaged or truncated): rebuilding the cache "
+                          f"(to do it by hand: load_dataset(..., refresh=True), or delete {cache})")
+            return None
+    try:
+        t = load_file(str(cache / "splits.safetensors"))
+        c = json.loads((cache / "catalogue.json").read_text())
+        names = sorted({k.rsplit(".", 1)[0] for k in t})
+        splits = {k: Split(t[f"{k}.seqs"], t[f"{k}.lens"], t[f"{k}.next"]) for k in names}
+        return RecDataset(name=meta["name"], n_items=meta["n_items"], train=splits["train"], val=splits["val"],
+                          test=splits["test"], catalogue=Catalogue(c["titles"], c["norm_titles"], c["genres"], c["tags"]),
+                          max_len=meta["max_len"], notes=meta["notes"], noun=meta.get("noun", "item"),
+                          nouns=meta.get("nouns", "items"),
+                          extra={k.split(".", 1)[1]: v for k, v in splits.items() if k.startswith("extra.")})
+    except Exception as e:  # noqa: BLE001 - hashes matched, yet unreadable (written by another version?)
+        warnings.warn(f"processed cache {cache} cannot be read ({type(e).__name__}: {e}): rebuilding it")
+        return None

@@ -72,3 +72,62 @@ def verify(path: str | os.PathLike, expected: str | None, algo: str = "sha256",
         warnings.warn(msg.replace("refusing to read it.", f"reading it anyway because {TRUST_ENV} is set."))
         return got
     raise ChecksumError(msg + f" If you trust this file (e.g. a newer official release), set {TRUST_ENV}=1.")
+
+
+# -- files the user brings (a LLaRA-format folder of their own) ----------------------------
+SUMS_ENV = "RECINTERP_SHA256SUMS"  # a SHA256SUMS file of the user's, for runs that cannot pass hashes=
+
+
+def read_sha256sums(path: str | os.PathLike) -> dict[str, str]:
+    """``sha256sum`` output ("<hash>  <file>" per line) -> {file: hash}."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"missing SHA256SUMS file: {path}")
+    out = {}
+    for ln, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        digest, _, name = line.strip().partition(" ")
+        name = name.strip().lstrip("*")  # "*" marks binary mode in sha256sum output
+        if len(digest) != 64 or not name or any(c not in "0123456789abcdefABCDEF" for c in digest):
+            raise ValueError(f"{path}:{ln}: expected '<64 hex digits>  <file name>', got {line[:80]!r}")
+        out[name] = digest.lower()
+    return out
+
+
+def user_hashes(hashes: dict | str | os.PathLike | None) -> dict[str, str]:
+    """The hashes the user vouches for: a {file: sha256} mapping, a SHA256SUMS path, or
+    (when None) the SHA256SUMS named by ``RECINTERP_SHA256SUMS``; {} if none."""
+    if hashes is None:
+        hashes = os.environ.get(SUMS_ENV) or {}
+    if isinstance(hashes, (str, os.PathLike)):
+        return read_sha256sums(hashes)
+    if not isinstance(hashes, dict):
+        raise TypeError(f"hashes must be a {{file: sha256}} mapping or a SHA256SUMS path, got {type(hashes).__name__}")
+    return {str(k): str(v).lower() for k, v in hashes.items()}
+
+
+def verify_user_file(path: str | os.PathLike, hashes: dict[str, str], trust_unverified: bool | None = None) -> str:
+    """Check a user's file before it is unpickled: its SHA-256 must be a released LLaRA file's or
+    one the user vouched for (any value of ``hashes``: trust is in the content); else it is refused,
+    unless the user opted in.  The error says how to vouch for it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing file: {path}")
+    got = file_hash(path)
+    if got in LLARA_SHA256.values() or got in hashes.values():
+        return got
+    named = [h for k, h in hashes.items() if Path(k).name == path.name]
+    if trust_unverified is None:
+        trust_unverified = os.environ.get(TRUST_ENV, "") in ("1", "true", "yes")
+    if named:
+        msg = f"SHA-256 of {path} is {got}, but the hash given for it is {named[0]}: the file changed; refusing to unpickle it."
+    else:
+        msg = f"SHA-256 of {path} is {got}, which is neither a released LLaRA file's nor one you vouched for; " \
+              f"refusing to unpickle it (unpickling runs code)."
+    if trust_unverified:
+        warnings.warn(msg.split(";")[0] + f"; unpickling it anyway because {TRUST_ENV} is set / trust_unverified=True.")
+        return got
+    raise ChecksumError(msg + f" If you trust it: pass hashes={{'{path.name}': '<sha256>'}} or hashes='path/to/SHA256SUMS' "
+                              f"(lines as written by `sha256sum`), or point {SUMS_ENV} at such a file, or opt in with "
+                              f"trust_unverified=True / {TRUST_ENV}=1.")

@@ -12,10 +12,9 @@ import csv
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from .llara import MAX_LEN, rows_to_split, windows
-from .types import Catalogue, Split
+from .llara import MAX_LEN, rows_to_split, split_from_windows, windows
+from .types import Catalogue
 
 N_ITEMS = 1682
 MIN_RATING = 3
@@ -145,13 +144,6 @@ def compare_with_official(rebuilt: list[tuple[list[int], int, int]], official: p
     return {"official_rows": n, "exact": n_exact, "tie_reordered": n_tie, "different": n - n_exact - n_tie}
 
 
-def split_from_rows(rows) -> Split:
-    rows = [r for r in rows if r[1] > 0]
-    return Split(torch.tensor([r[0] for r in rows], dtype=torch.long).view(-1, MAX_LEN),
-                 torch.tensor([r[1] for r in rows], dtype=torch.long),
-                 torch.tensor([r[2] for r in rows], dtype=torch.long))
-
-
 def build(raw: Path, val_df: pd.DataFrame, test_df: pd.DataFrame, u_item: Path | None,
           official_train: pd.DataFrame | None, source: str) -> dict:
     """Everything MovieLens needs, as plain pieces for ``recinterp.data.load_dataset``."""
@@ -163,11 +155,11 @@ def build(raw: Path, val_df: pd.DataFrame, test_df: pd.DataFrame, u_item: Path |
     test_users = locate_users(test_df, seqs, "movielens/Test_data.df")
     held_out = set(val_users) | set(test_users)
     train_rows = rebuild_train_rows(seqs, held_out)
-    train = split_from_rows(train_rows)
+    train = split_from_windows(train_rows)
     val, dropped_v = rows_to_split(val_df, N_ITEMS, "movielens/Val_data.df")
     test, dropped_t = rows_to_split(test_df, N_ITEMS, "movielens/Test_data.df")
     # Every next-item position of the held-out test users: a steadier test set than 95 rows.
-    test_all = split_from_rows([r for u in sorted(set(test_users)) for r in windows(seqs[u], N_ITEMS, start=1)])
+    test_all = split_from_windows([r for u in sorted(set(test_users)) for r in windows(seqs[u], N_ITEMS, start=1)])
     titles, genres = read_items(u_item, raw)
     stats = {
         "source": source,

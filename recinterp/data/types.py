@@ -1,8 +1,9 @@
 """The one in-memory form that every step after data preparation uses.
 
-Both datasets (MovieLens-100K, Steam) end up as a :class:`RecDataset`:
-right-padded id tensors of width ``max_len`` (10), true lengths, the next item,
-and a :class:`Catalogue` that maps item id -> title.  The padding id is
+Every dataset (MovieLens-100K, Steam, a LLaRA-format folder, an interaction log)
+ends up as a :class:`RecDataset`: right-padded id tensors of width ``max_len`` (10 in
+the released files), true lengths, the next item, and a :class:`Catalogue` that maps
+item id -> title.  The padding id is
 ``n_items`` (as in the official LLaRA files), so valid ids are ``0..n_items-1``.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Catalogue:
 
 @dataclass
 class RecDataset:
-    name: str  # "movielens" | "steam"
+    name: str  # "movielens" | "steam" | a folder's name (recinterp.data.custom, recinterp.data.log)
     n_items: int
     train: Split
     val: Split
@@ -53,6 +54,8 @@ class RecDataset:
     # Extra evaluation splits, e.g. "test_all": every next-item position of the held-out test users.
     extra: dict[str, Split] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # provenance and reductions, shown by the notebooks
+    noun: str = "item"  # what prompts call one item ("movie", "game", "track")
+    nouns: str = "items"
 
     @property
     def pad_id(self) -> int:

@@ -63,7 +63,7 @@ class Caser(SeqEncoder):
         keep = src >= 0
         B, K, _ = src.shape
         rows = x.gather(1, src.clamp(min=0).view(B, K * L, 1).expand(B, K * L, x.shape[2]))
-        return rows.view(B, K, L, -1) * keep[..., None]
+        return rows.view(B, K, L, x.shape[2]) * keep[..., None]  # d spelt out: B may be 0
 
     def _encode(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         B, L, d = x.shape

@@ -60,7 +60,12 @@ def save_checkpoint(model: torch.nn.Module, root, dataset: str, metrics: dict | 
 def read_checkpoint_config(root, dataset: str, name: str) -> dict:
     path = checkpoint_dir(root, dataset, name) / "config.json"
     if not path.exists():
-        raise FileNotFoundError(f"no checkpoint for {name!r} on {dataset!r}: {path} is missing "
+        from . import ENCODERS
+
+        folder = Path(root) / dataset
+        saved = sorted(p.name for p in folder.iterdir() if (p / "config.json").exists()) if folder.is_dir() else []
+        raise FileNotFoundError(f"no checkpoint for {name!r} on {dataset!r}: {path} is missing. Saved there: "
+                                f"{saved or 'none'}; known models: {sorted(ENCODERS) + ['dreamrec', 'dreamrec_learned']} "
                                 f"(run notebooks/02_recommenders.ipynb first)")
     return json.loads(path.read_text())
 

@@ -27,7 +27,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m recinterp.tasks", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task", choices=TASKS)
-    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--dataset", required=True, help="movielens, steam, or a folder of your own (name or path)")
     ap.add_argument("--encoder", default="sasrec")
     ap.add_argument("--input", default=None, help="task input (recovery: all|last; residual: pair|diff|two_slots)")
     ap.add_argument("--preset", default="cpu")
@@ -40,14 +40,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=None, help="override the preset's max_steps")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
+    ds = load_dataset(a.dataset)  # a name or a folder path: settings and checkpoints go by the dataset's name
     # the item stage is part of the residual notebook, so of its preset section
-    cfg = resolve_preset(a.preset, "residual" if a.task == "item" else a.task, dataset=a.dataset, encoder=a.encoder)
+    cfg = resolve_preset(a.preset, "residual" if a.task == "item" else a.task, dataset=ds.name, encoder=a.encoder)
     train = dict(cfg["item_stage"]["train"] if a.task == "item" else cfg["train"])
     if a.steps is not None:
         train["max_steps"] = a.steps
     adapter = cfg["adapter"] if "adapter" in cfg else (cfg.get("adapters") or [{}])[0]
     llm = load_llm(a.llm or cfg["llm"], device=a.device, dtype=a.dtype)
-    result = run_task(a.task, load_checkpoint(resolve(a.checkpoint_dir), a.dataset, a.encoder), load_dataset(a.dataset),
+    result = run_task(a.task, load_checkpoint(resolve(a.checkpoint_dir), ds.name, a.encoder), ds,
                       llm, out_dir=resolve(a.out), input=a.input, adapter=adapter, train=train,
                       init_adapter=a.init_adapter, seed=a.seed)
     print(json.dumps({k: v for k, v in result.items() if k != "train"}, indent=1))
