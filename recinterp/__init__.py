@@ -4,6 +4,8 @@ Where each idea of the papers lives, in import order (the README's Layout has on
 
 - ``recinterp.config``         presets, paths, the notebook <-> preset-section map
 - ``recinterp.metrics``        the ranking function, HR/NDCG, bootstrap confidence intervals
+- ``recinterp.params``         notebook parameters declared, checked (names, types)
+- ``recinterp.llm_source``     where an LLM name points; failing fast offline
 - ``recinterp.data``           MovieLens-100K / Steam in the LLaRA processed form (verified, cached)
 - ``recinterp.textmatch``      literal title matching in generated text
 - ``recinterp.novelty``        is a generated title in the catalogue? genre overlap
@@ -13,6 +15,7 @@ Where each idea of the papers lives, in import order (the README's Layout has on
 - ``recinterp.prompts``        prompt builders with placeholder expansion
 - ``recinterp.collator``       examples -> one tokenised batch (targets truncated)
 - ``recinterp.interpreter``    splicing soft tokens into the frozen LLM; loss, scoring, generation
+- ``recinterp.memory``         the frozen LLM's memory plan (estimate, measured saved tensors)
 - ``recinterp.align``          token-space alignment (no LLM pass): item aligner, readouts, structured adapter
 - ``recinterp.cases``          the cached cases every task, the trainer and the probes share
 - ``recinterp.controls``       the model's reading and its controls, paired differences
