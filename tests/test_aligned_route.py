@@ -112,3 +112,51 @@ def test_task3_direct_route_reads_an_embedding_as_the_item_task_does(world, tmp_
     assert fit["n_items"] == N_ITEMS and fit["token_top1_fitted_items"] == 1.0
     _, fit = catalogue_aligner(enc, ds, llm, tmp_path / "defaults", None)  # a preset without "align": the defaults
     assert fit["config"]["k"] == 8 and fit["hidden"] == 2048
+
+
+def test_appended_pairs_append_every_item_to_real_prefixes(world):
+    """residual.appended_pairs: a real window's prefix (before), each catalogue item appended per_item times."""
+    from recinterp.tasks.residual import appended_pairs
+
+    enc, ds, _ = world
+    x, y = appended_pairs(enc, ds.train, 3, "pair", seed=0)
+    assert x.shape == (3 * N_ITEMS, 16) and torch.equal(torch.bincount(y, minlength=N_ITEMS), torch.full((N_ITEMS,), 3))
+    # each h_before is the state of some real window's first n-1 items; h_after adds y after them
+    windows = [(ds.train.seqs[i], int(ds.train.lens[i])) for i in range(len(ds.train)) if ds.train.lens[i] >= 2]
+    with torch.no_grad():
+        befores = torch.stack([enc.hidden_states(s[None], torch.tensor([L - 1]))[0, L - 2] for s, L in windows])
+    for i in range(5):
+        j = int(((befores - x[i, :8]).abs().sum(1)).argmin())
+        assert torch.allclose(befores[j], x[i, :8], atol=1e-5)
+        seq, L = windows[j][0].clone(), windows[j][1]
+        seq[L - 1] = y[i]
+        with torch.no_grad():
+            h = enc.hidden_states(seq[None], torch.tensor([L]))[0, L - 1]
+        assert torch.allclose(x[i, 8:], h, atol=1e-5)
+    d, yd = appended_pairs(enc, ds.train, 3, "diff", seed=0)
+    assert torch.equal(yd, y) and torch.allclose(d, x[:, 8:] - x[:, :8], atol=1e-6)  # seeded: same draws
+    with pytest.raises(ValueError, match="per_item"):
+        appended_pairs(enc, ds.train, 0)
+    with pytest.raises(ValueError, match="two_slots"):
+        appended_pairs(enc, ds.train, 1, "two_slots")
+
+
+def test_random_appends_widen_the_residual_readouts_training_set(world, tmp_path):
+    enc, ds, llm = world
+    res = run_aligned("residual", enc, ds, llm, out_dir=tmp_path / "res", align_cfg=ALIGN,
+                      readout={"epochs": 2, "random_appends": 4})
+    rep = res["fit"]["readout"]
+    assert rep["random_appends"] == 4 and rep["n_pairs"] == rep["n_case_pairs"] + 4 * N_ITEMS
+    with pytest.raises(ValueError, match="residual task only"):
+        run_aligned("recovery", enc, ds, llm, out_dir=tmp_path / "rec", align_cfg=ALIGN,
+                    readout={"epochs": 2, "random_appends": 4})
+
+
+def test_a_cached_adapter_fitted_with_other_settings_is_refitted(world, tmp_path):
+    enc, ds, llm = world
+    first = run_aligned("residual", enc, ds, llm, out_dir=tmp_path / "res", align_cfg=ALIGN, readout={"epochs": 1})
+    with pytest.warns(UserWarning, match="refitting"):
+        second = run_aligned("residual", enc, ds, llm, out_dir=tmp_path / "res", align_cfg=ALIGN,
+                             readout={"epochs": 1, "random_appends": 2})
+    assert second["fit"]["readout"]["n_pairs"] == first["fit"]["readout"]["n_pairs"] + 2 * N_ITEMS
+    assert second["fit"]["settings"]["readout"] == {"epochs": 1, "random_appends": 2}

@@ -8,7 +8,9 @@ Beside ``run_task`` (the paper's end-to-end adapter), this builds, per task:
 - ``recovery``  the structured adapter per position: a readout from each position's state to
                 the item at that position, the catalogue aligner, P x k soft tokens laid out as
                 a numbered list (``layout="list"``);
-- ``residual``  the structured adapter on [h_before, h_after]: a readout to the added item.
+- ``residual``  the structured adapter on [h_before, h_after]: a readout to the added item (fitted
+                on the training windows, plus, with ``random_appends``, every catalogue item
+                appended to real training prefixes: training data only, never the test windows).
 Every adapter is evaluated by the same evaluators as the end-to-end route, with the same
 controls (shuffled and zeroed soft tokens, popularity) on the same cases, and the adapter-side
 accuracies (aligner / readout top-1 among all items) come back beside the LLM's.
@@ -16,9 +18,12 @@ Fitted parts are cached in ``out_dir`` (a rerun reloads them).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -30,6 +35,7 @@ from recinterp.config import from_options, write_json_atomic
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
 from recinterp.tasks.evaluate import EvalConfig
+from recinterp.tasks.residual import appended_pairs
 from recinterp.tasks.run import EVALUATORS, build_cases, subsample
 
 ALIGNER, ADAPTER = "aligner", "adapter"
@@ -39,15 +45,26 @@ def align_config(d: dict | None) -> align.AlignConfig:
     return from_options(align.AlignConfig, d or {}, "alignment")  # None: every default
 
 
-def _cached_adapter(folder: Path, d_llm: int, build) -> tuple[Adapter, dict]:
-    """Load the adapter saved in ``folder`` (with its fit report), or build and save both."""
+def _cached_adapter(folder: Path, d_llm: int, build, settings: dict) -> tuple[Adapter, dict]:
+    """Load the adapter saved in ``folder`` (with its fit report), or build and save both.
+
+    ``settings`` (what the fit depends on) are stored in the report; a cache fitted with other
+    settings is refitted (seconds), with a warning, rather than silently reused."""
     report_path = folder / "fit.json"
     if report_path.exists():
-        return load_adapter(folder, d_llm=d_llm), json.loads(report_path.read_text())
+        report = json.loads(report_path.read_text())
+        if report.get("settings") == settings:
+            return load_adapter(folder, d_llm=d_llm), report
+        warnings.warn(f"{folder} was fitted with settings {report.get('settings')}, not {settings}: refitting it")
     proj, report = build()
+    report["settings"] = settings
     proj.save(folder)
     write_json_atomic(report_path, report)  # written last: its presence means the adapter is complete
     return proj, report
+
+
+def _ids_digest(ids: torch.Tensor) -> str:
+    return hashlib.sha256(ids.long().numpy().tobytes()).hexdigest()[:16]
 
 
 def item_table(enc) -> torch.Tensor:
@@ -70,7 +87,8 @@ def catalogue_aligner(enc, ds, llm, out_dir: str | os.PathLike, align_cfg: dict 
         rep["token_top1_fitted_items"] = align.token_top1(aligner, table[ids], targets, ids)
         return aligner, rep
 
-    return _cached_adapter(Path(out_dir) / ALIGNER, llm.hidden_size, build)
+    settings = {"align": asdict(cfg), "items": len(ids), "items_sha": _ids_digest(ids)}
+    return _cached_adapter(Path(out_dir) / ALIGNER, llm.hidden_size, build, settings)
 
 
 def readout_pairs(cases: Cases) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,15 +106,20 @@ def readout_pairs(cases: Cases) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def fit_readout(cases: Cases, table: torch.Tensor, kind: str = "fitted", max_pairs: int | None = None,
-                seed: int = 0, **fit_kw) -> tuple[torch.nn.Linear, dict]:
+                seed: int = 0, extra: tuple[torch.Tensor, torch.Tensor] | None = None,
+                **fit_kw) -> tuple[torch.nn.Linear, dict]:
     """The state -> item-logits readout of the structured adapter.
 
     ``kind="encoder"``: the encoder's own scores (no fitting); ``"fitted"``: softmax regression
     on the training cases, started from the encoder's scores where they have the right shape.
+    ``extra``: more (x, y) training pairs, added to the cases' own (``residual.appended_pairs``).
     """
     if kind not in align.READOUTS:
         raise ValueError(f"unknown readout {kind!r}: choose one of {align.READOUTS}")
     x, y = readout_pairs(cases)
+    n_case_pairs = int(len(y))
+    if extra is not None:
+        x, y = torch.cat([x, extra[0].to(x.dtype)]), torch.cat([y, extra[1].to(y.dtype)])
     if max_pairs is not None and len(y) > max_pairs:
         keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:max_pairs]
         x, y = x[keep], y[keep]
@@ -114,7 +137,7 @@ def fit_readout(cases: Cases, table: torch.Tensor, kind: str = "fitted", max_pai
             lin.bias.zero_()
     else:
         lin = align.fit_linear_readout(x, y, table.shape[0], init=init, seed=seed, **fit_kw)
-    return lin.eval(), {"kind": kind, "n_pairs": int(len(y)), "seconds": time.time() - t0,
+    return lin.eval(), {"kind": kind, "n_pairs": int(len(y)), "n_case_pairs": n_case_pairs, "seconds": time.time() - t0,
                         "top1_train": align.readout_top1(lin, x, y), "init": "encoder" if init is not None else "random"}
 
 
@@ -126,6 +149,9 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
 
     ``catalogue_dir``: where the whole-catalogue aligner is cached (share it between tasks of
     one encoder and dataset); default ``out_dir``.
+    ``readout``: ``kind`` (fitted | encoder), ``max_pairs``, ``random_appends`` (residual: every
+    catalogue item appended this many times to real training prefixes, ``residual.appended_pairs``;
+    the real windows name only a fraction of a large catalogue), and the fit's epochs, lr, batch_size.
     """
     out = Path(out_dir)
     readout = dict(readout or {})
@@ -151,13 +177,21 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
         layout = layout or ("list" if task == "recovery" else "inline")
 
         def build():
-            lin, rep = fit_readout(tr, table, seed=seed, **readout)
+            ro = dict(readout)
+            appends = int(ro.pop("random_appends", 0) or 0)
+            if appends and task != "residual":
+                raise ValueError("readout option random_appends applies to the residual task only")
+            extra = appended_pairs(enc, ds.train, appends, input, seed=seed) if appends else None
+            lin, rep = fit_readout(tr, table, seed=seed, extra=extra, **ro)
+            rep["random_appends"] = appends
             proj = align.structured_adapter(lin, table, aligner, n_positions=P, temperature=temperature,
                                             layout=layout, input=input, task=task, encoder=enc_name,
                                             dataset=ds.name, llm=llm.name)
             return proj, {"readout": rep}
 
-        adapter, rfit = _cached_adapter(out / ADAPTER, llm.hidden_size, build)
+        settings = {"readout": readout, "temperature": temperature, "layout": layout, "input": input, "seed": seed,
+                    "aligner": fit.get("settings")}
+        adapter, rfit = _cached_adapter(out / ADAPTER, llm.hidden_size, build, settings)
         splits = [ecfg.split]
         result["fit"] = {"aligner": fit, **rfit}
     result["fit"]["seconds_total"] = time.time() - t0  # what this call spent fitting (0-ish when reloaded)

@@ -70,3 +70,42 @@ def residual_cases(enc, split, input: str = "pair", positions: str = "last", dat
                  {"h_before": _last(hb, lens - 1), "h_after": _last(ha, lens)},
                  {"dataset": dataset, "encoder": getattr(enc, "name", ""), "n_items": enc.n_items, "split": split_name,
                   "positions": positions, "skipped_short": int(len(split) - N)})
+
+
+
+@torch.no_grad()
+def appended_pairs(enc, split, per_item: int, input: str = "pair", seed: int = 0,
+                   batch_size: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Extra training pairs for a residual *readout*: every catalogue item appended ``per_item`` times,
+    each time to the prefix of a random window of ``split`` (a window of n >= 2 items keeps its first
+    n-1, as in ``residual_cases``, and the item takes the place of its real last one).
+
+    The real windows name only the items users happened to add, a fraction of a large catalogue
+    (Steam); these pairs give every item the same number of answers, with the geometry of a real case.
+    Returns features (M, d_in) (one placeholder, last position) and (M,) the appended ids, M = per_item x n_items.
+    """
+    if per_item < 1:
+        raise ValueError(f"per_item must be >= 1, got {per_item}")
+    if input not in ("pair", "diff"):
+        raise ValueError(f"appended pairs feed a one-placeholder readout (input pair or diff), not {input!r}")
+    keep = (split.lens >= 2).nonzero(as_tuple=True)[0]
+    if keep.numel() == 0:
+        raise ValueError("appended_pairs needs windows of at least 2 items; the split has none")
+    enc.eval()
+    dev = next(enc.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    new = torch.arange(enc.n_items).repeat(per_item)
+    new = new[torch.randperm(len(new), generator=g)]  # (M,) every item per_item times, in random order
+    rows = keep[torch.randint(0, len(keep), (len(new),), generator=g)]
+    seqs, lens = split.seqs[rows].long(), split.lens[rows].long()
+    at = torch.arange(len(new))
+    before, after = seqs.clone(), seqs.clone()
+    before[at, lens - 1] = enc.pad_id
+    after[at, lens - 1] = new
+
+    def last_state(ids, ls):
+        return torch.cat([_last(enc.hidden_states(ids[s:s + batch_size].to(dev), ls[s:s + batch_size].to(dev)),
+                                ls[s:s + batch_size].to(dev)).float().cpu() for s in range(0, len(ids), batch_size)])
+
+    hb, ha = last_state(before, lens - 1), last_state(after, lens)
+    return (torch.cat([hb, ha], 1) if input == "pair" else ha - hb), new
