@@ -69,14 +69,19 @@ def resolve(path: str | os.PathLike) -> Path:
     return p if p.is_absolute() else repo_root() / p
 
 
-def write_json_atomic(path: str | os.PathLike, obj) -> Path:
-    """Write JSON through a temporary file + rename, so a crash never leaves half a file."""
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write text through a temporary file + rename, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable))
+    tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> Path:
+    """Write JSON through a temporary file + rename, so a crash never leaves half a file."""
+    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable))
 
 
 def _jsonable(o):

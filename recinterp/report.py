@@ -422,11 +422,16 @@ def examples_markdown(heading: str, generation: dict, answers, titles: list[str]
 
 
 # -- the headline check (python -m recinterp.report RESULTS_DIR) ----------------------------
-def headline(runs: list[RunBlock]) -> list[dict]:
-    """Per main run and reading (generation; probe Hit@1 of the first sampler): the model,
+def _side(r: RunBlock) -> str:
+    side = (r.get("extra") or {}).get("adapter_side") or {}
+    return "; ".join(f"{k} {v:.3f}" for k, v in side.items() if k.endswith("top1") and v == v)
+
+
+def headline(runs: list[RunBlock], roles=("main",)) -> list[dict]:
+    """Per run of ``roles`` and reading (generation; probe Hit@1 of the first sampler): the model,
     every control with the paired CI of the difference, and whether it clears shuffled and zero."""
     out = []
-    for r in select(runs, role="main"):
+    for r in [r for r in runs if r["role"] in roles]:
         readings = []
         g = r.get("generation")
         if g:
@@ -442,9 +447,39 @@ def headline(runs: list[RunBlock]) -> list[dict]:
             vs = {c: {**diffs[c], "value": conds.get(c, {}).get("mean"),
                       "excludes_0": bool(diffs[c]["lo"] > 0 or diffs[c]["hi"] < 0), "above_0": bool(diffs[c]["lo"] > 0)}
                   for c in diffs if c in CONTROLS}
-            out.append({**{k: r[k] for k in ("task", "dataset", "encoder", "route")}, "reading": name, "n": n,
-                        "model": conds["model"], "vs": vs,
+            out.append({**{k: r[k] for k in ("task", "dataset", "encoder", "route", "role")}, "reading": name, "n": n,
+                        "model": conds["model"], "vs": vs, "must_clear": list(MUST_CLEAR), "adapter_side": _side(r),
                         "clears": all(c in vs and vs[c]["above_0"] for c in MUST_CLEAR)})
+    return out
+
+
+FIDELITY_SOURCES = {"sasrec": "SASRec's top-1", "random": "a random item"}
+
+
+def instantiation_headline(results_dir: str | os.PathLike) -> list[dict]:
+    """Task 3 (notebook 05's metrics.json): per dataset, the route fidelity of its headline route (the true
+    title of a real appended item named) against the shuffled control (another history's item), and the
+    not-in-catalogue share of each source on that route.  Fidelity has one control, so it must clear it."""
+    p = Path(results_dir) / NOTEBOOKS["instantiation"] / "metrics.json"
+    if not p.exists():
+        return []
+    m = json.loads(p.read_text())
+    out = []
+    for d, blk in m.get("datasets", {}).items():
+        route = blk.get("headline_route") or next(iter(blk.get("routes", {})), None)
+        srcs = blk.get("routes", {}).get(route, {}).get("sources", {}) if route else {}
+        novelty = {s: v["novelty"] for s, v in srcs.items() if v.get("novelty")}
+        for s, label in FIDELITY_SOURCES.items():
+            f = (srcs.get(s) or {}).get("fidelity")
+            if not f:
+                continue
+            diff = f["diff"]
+            vs = {"shuffled": {**diff, "value": f["shuffled"]["mean"], "excludes_0": bool(diff["lo"] > 0 or diff["hi"] < 0),
+                               "above_0": bool(diff["lo"] > 0)}}
+            out.append({"task": "instantiation", "dataset": d, "encoder": m.get("encoder", ""), "route": route,
+                        "role": "main", "reading": f"route fidelity ({label})", "n": f["hit"]["n"], "model": f["hit"],
+                        "vs": vs, "must_clear": ["shuffled"], "adapter_side": "", "clears": vs["shuffled"]["above_0"],
+                        "novelty": novelty})
     return out
 
 
@@ -470,7 +505,7 @@ def format_headline(rows: list[dict]) -> str:
     for h in rows:
         lines.append(f"{h['task']} / {h['dataset']} / {h['encoder']} / {h['route']}: {h['reading']} = "
                      f"{ci(h['model'])} (n={h['n']})  -> {'CLEARS' if h['clears'] else 'does NOT clear'} "
-                     f"{' and '.join(MUST_CLEAR)}")
+                     f"{' and '.join(h.get('must_clear', MUST_CLEAR))}")
         for c, v in h["vs"].items():
             lines.append(f"    vs {c:10s} {v['value'] if v['value'] is not None else float('nan'):.3f}   "
                          f"model - {c}: {v['mean']:+.3f} [{v['lo']:+.3f}, {v['hi']:+.3f}]  "
@@ -478,20 +513,79 @@ def format_headline(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _cell(v: dict | None) -> str:
+    if not v:
+        return ""
+    val = "" if v.get("value") is None else f"{v['value']:.3f} "
+    return f"{val}({v['mean']:+.3f} [{v['lo']:+.3f}, {v['hi']:+.3f}])"
+
+
+def markdown_headline(rows: list[dict]) -> str:
+    """The readings as a Markdown table: each control's value with the paired CI of model − control,
+    the adapter's own accuracy (aligned route), and whether the reading clears its controls."""
+    head = ("| task | dataset | encoder | route | role | reading | n | model [95% CI] | shuffled (model − it) | "
+            "zeroed (model − it) | popularity (model − it) | adapter alone | clears |")
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for h in rows:
+        clears = ("yes" if h["clears"] else "**no**") + f" ({' + '.join(h['must_clear'])})"
+        lines.append("| " + " | ".join([h["task"], h["dataset"], h["encoder"], str(h["route"]), h["role"], h["reading"],
+                                        str(h["n"]), ci(h["model"]), _cell(h["vs"].get("shuffled")),
+                                        _cell(h["vs"].get("zero")), _cell(h["vs"].get("popularity")),
+                                        h.get("adapter_side", ""), clears]) + " |")
+    nov = [(h["dataset"], h["route"], h["novelty"]) for h in rows if h.get("novelty")]
+    seen = set()
+    for d, route, n in nov:
+        if (d, route) in seen:
+            continue
+        seen.add((d, route))
+        lines.append(f"\nTask 3, {d}, {route} route, share of named items not in the catalogue: "
+                     + "; ".join(f"{s} {ci(v)} (n={v['n']})" for s, v in n.items()) + ".")
+    return "\n".join(lines)
+
+
+BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
+
+
+def write_readme_block(readme: str | os.PathLike, text: str) -> None:
+    """Replace what lies between the README's report markers with ``text`` (atomically)."""
+    from recinterp.config import write_text_atomic
+
+    path = Path(readme)
+    doc = path.read_text()
+    if doc.count(BEGIN) != 1 or doc.count(END) != 1 or doc.index(BEGIN) > doc.index(END):
+        raise ValueError(f"{path} needs exactly one {BEGIN} ... {END} block")
+    pre, rest = doc.split(BEGIN)
+    post = rest.split(END)[1]
+    write_text_atomic(path, f"{pre}{BEGIN}\n{text}\n{END}{post}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m recinterp.report", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("results_dir", help="a results folder (results/<preset>) holding notebooks 03/04's metrics.json")
+    ap.add_argument("results_dir", help="a results folder (results/<preset>) holding notebooks 03-05's metrics.json")
     ap.add_argument("--json", action="store_true", help="print the readings as JSON")
+    ap.add_argument("--markdown", action="store_true", help="print the readings (headline and contrast routes) "
+                                                            "as a Markdown table")
+    ap.add_argument("--readme", metavar="PATH", help="write that table between the report markers of PATH "
+                                                     f"({BEGIN} ... {END})")
     a = ap.parse_args(argv)
-    rows = headline(load_runs(a.results_dir))
+    runs = load_runs(a.results_dir)
+    rows = headline(runs) + instantiation_headline(a.results_dir)
     if not rows:
-        print(f"no headline reading in {a.results_dir} (run notebooks 03 and 04 first)", file=sys.stderr)
+        print(f"no headline reading in {a.results_dir} (run notebooks 03-05 first)", file=sys.stderr)
         return 2
-    print(json.dumps(rows, indent=1) if a.json else format_headline(rows))
+    if a.markdown or a.readme:
+        table = markdown_headline(headline(runs, roles=("main", "contrast")) + instantiation_headline(a.results_dir))
+        if a.readme:
+            write_readme_block(a.readme, f"Generated by `python -m recinterp.report {a.results_dir} --readme {a.readme}`"
+                                         f" from the metrics.json files of notebooks 03-05.\n\n{table}")
+        else:
+            print(table)
+    else:
+        print(json.dumps(rows, indent=1) if a.json else format_headline(rows))
     ok = all(h["clears"] for h in rows)
-    print(f"\n{sum(h['clears'] for h in rows)} of {len(rows)} headline readings clear {' and '.join(MUST_CLEAR)}.",
-          file=sys.stderr)
+    print(f"\n{sum(h['clears'] for h in rows)} of {len(rows)} headline readings clear their controls "
+          f"({' and '.join(MUST_CLEAR)}; task 3's fidelity: shuffled).", file=sys.stderr)
     return 0 if ok else 1
 
 

@@ -142,3 +142,52 @@ def test_pick_best_by_hit1_then_mrr_and_says_when_it_is_noise():
     best, note = R.pick_best([a, b])
     assert best == "b" and "does not clear its shuffled control" in note
     assert R.pick_best([]) == (None, "")
+
+
+def _instantiation(tmp_path, diff_lo=0.5):
+    fid = lambda hit, sh: {"hit": S(hit, n=95), "shuffled": S(sh, n=95), "diff": D(hit - sh, diff_lo, hit - sh + 0.1)}
+    srcs = {"sasrec": {"fidelity": fid(0.7, 0.02), "novelty": S(0.5, n=95)},
+            "random": {"fidelity": fid(0.75, 0.0), "novelty": S(0.6, n=95)},
+            "dreamrec": {"fidelity": None, "novelty": S(0.8, n=95)}}
+    write_json_atomic(tmp_path / "05_ideal_item_instantiation" / "metrics.json",
+                      {"encoder": "sasrec", "datasets": {"movielens": {"headline_route": "direct", "routes": {
+                          "direct": {"sources": srcs}, "appended": {"sources": {}}}}}})
+
+
+def test_task3_fidelity_joins_the_headline_with_its_one_control(tmp_path, capsys):
+    _write(tmp_path, [R.run_block(result(), route="aligned", role="main")])
+    _instantiation(tmp_path)
+    rows = R.instantiation_headline(tmp_path)
+    assert [(h["reading"], h["n"], h["clears"], h["must_clear"]) for h in rows] == [
+        ("route fidelity (SASRec's top-1)", 95, True, ["shuffled"]), ("route fidelity (a random item)", 95, True, ["shuffled"])]
+    assert rows[0]["vs"]["shuffled"]["value"] == 0.02 and set(rows[0]["novelty"]) == {"sasrec", "random", "dreamrec"}
+    assert R.main([str(tmp_path)]) == 0
+    assert "instantiation / movielens / sasrec / direct: route fidelity (SASRec's top-1)" in capsys.readouterr().out
+    _instantiation(tmp_path, diff_lo=-0.1)  # fidelity no longer clears its shuffled control: the check fails
+    assert R.main([str(tmp_path)]) == 1
+
+
+def test_markdown_table_and_readme_block(tmp_path, capsys):
+    r = result()
+    _write(tmp_path, [R.run_block(r, route="aligned", role="main", extra={"adapter_side": {"readout_top1": 0.4, "n": 20}}),
+                      R.run_block(result(hit=(0.0, 0.0, 0.0), diffs=((0.0, 0.0, 0.0),) * 3), route="e2e", role="contrast")])
+    _instantiation(tmp_path)
+    assert R.main([str(tmp_path), "--markdown"]) == 0  # the contrast route is shown, but only main runs decide
+    md = capsys.readouterr().out
+    rows = [line for line in md.splitlines() if line.startswith("| residual")]
+    assert len(rows) == 4 and "readout_top1 0.400" in rows[0] and "| yes (shuffled + zero) |" in rows[0]
+    assert "| contrast | generation hit | 20 | 0.000 [-0.100, 0.100] | 0.000 (+0.000 [+0.000, +0.000]) |" in rows[2]
+    assert "**no** (shuffled + zero)" in rows[2]
+    assert "Task 3, movielens, direct route, share of named items not in the catalogue: dreamrec 0.800" in md
+    assert "sasrec 0.500 [0.400, 0.600] (n=95)" in md
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\nbefore\n{R.BEGIN}\nold numbers\n{R.END}\nafter\n")
+    assert R.main([str(tmp_path), "--readme", str(readme)]) == 0
+    doc = readme.read_text()
+    assert doc.startswith("# x\nbefore\n") and doc.endswith(f"{R.END}\nafter\n") and "old numbers" not in doc
+    assert "| residual | movielens | sasrec | aligned | main |" in doc and "--readme" in doc
+    R.main([str(tmp_path), "--readme", str(readme)])  # idempotent
+    assert readme.read_text() == doc
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="report:begin"):
+        R.main([str(tmp_path), "--readme", str(readme)])
