@@ -196,6 +196,23 @@ def position_pairs(features: torch.Tensor, answers: torch.Tensor) -> tuple[torch
     return features[:, 0][real], answers[real]
 
 
+def train_linear(lin: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cross_entropy, epochs: int = 20,
+                 batch_size: int = 512, lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0) -> torch.nn.Linear:
+    """Train ``lin`` in place: AdamW on ``loss_fn(lin(x[b]), y[b])`` over seeded random batches, ``epochs``
+    times.  The one loop behind every linear readout (here and ``recinterp.probes.LinearReadout``)."""
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(lin.parameters(), lr=lr, weight_decay=weight_decay)
+    x = x.float()
+    with torch.enable_grad():
+        for _ in range(epochs):
+            for b in torch.randperm(len(x), generator=g).split(batch_size):
+                loss = loss_fn(lin(x[b]), y[b])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    return lin.eval()
+
+
 def fit_linear_readout(x: torch.Tensor, y: torch.Tensor, n_items: int, init: torch.Tensor | None = None,
                        epochs: int = 20, batch_size: int = 512, lr: float = 3e-3, weight_decay: float = 1e-4,
                        seed: int = 0) -> torch.nn.Linear:
@@ -212,17 +229,8 @@ def fit_linear_readout(x: torch.Tensor, y: torch.Tensor, n_items: int, init: tor
         with torch.no_grad():
             lin.weight.copy_(init)
             lin.bias.zero_()
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(lin.parameters(), lr=lr, weight_decay=weight_decay)
-    x, y = x.float(), y.long()
-    with torch.enable_grad():
-        for _ in range(epochs):
-            for b in torch.randperm(len(x), generator=g).split(batch_size):
-                loss = F.cross_entropy(lin(x[b]), y[b])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-    return lin.eval()
+    return train_linear(lin, x, y.long(), epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                        seed=seed)
 
 
 @torch.no_grad()

@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from recinterp.align import train_linear
 from recinterp.cases import Cases
 from recinterp.controls import CONTROLS, paired_differences, run_conditions
 from recinterp.metrics import summarize
@@ -215,16 +216,9 @@ class LinearReadout(nn.Module):
             y[rows, answers[rows, cols]] = 1.0
         else:
             y = answers.reshape(-1)
-        g = torch.Generator().manual_seed(seed)
-        opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
-        self.train()
-        for _ in range(epochs):
-            for b in torch.randperm(len(x), generator=g).split(batch_size):
-                logits = self(x[b])
-                loss = F.binary_cross_entropy_with_logits(logits, y[b]) if multi else F.cross_entropy(logits, y[b])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+        loss_fn = F.binary_cross_entropy_with_logits if multi else F.cross_entropy
+        train_linear(self.lin, x, y, loss_fn, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                     seed=seed)
         self.eval()
         return self
 
