@@ -83,3 +83,15 @@ def test_every_shipped_preset_resolves_for_every_run(name):
                     TrainConfig(**r["train"]), EvalConfig(**r["eval"])
     for d in resolve_preset(name, "recommenders")["datasets"]:
         FitConfig(**resolve_preset(name, "recommenders", dataset=d)["train"])
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "gpu"])
+def test_the_focus_run_can_resume_the_ablations_best_variant(name, tmp_path):
+    """Notebook 04 continues the ablation's best variant on the focus pair with the focus settings:
+    the two may differ only in what a resume allows (steps, checkpointing), or the run is refused."""
+    from recinterp.train_adapter import TrainConfig, check_resume_config
+
+    cfg = resolve_preset(name, "residual")
+    abl = cfg["ablation"]
+    focus = resolve_preset(name, "residual", dataset=abl["dataset"], encoder=abl["encoder"])
+    check_resume_config(abl["train"], TrainConfig(**focus["train"]), tmp_path)
