@@ -44,25 +44,32 @@ def residual_features(h_before: torch.Tensor, lens_before: torch.Tensor, h_after
 
 
 @torch.no_grad()
+def _before_after(enc, seqs: torch.Tensor, lens: torch.Tensor, batch_size: int):
+    """Windows (N, L) of ``lens`` >= 2 items -> the window without its last item (``before``: the
+    unpadded prefix of n-1 items) and the encoder's states (N, L, d) of ``before`` and of the window."""
+    enc.eval()
+    dev = next(enc.parameters()).device
+    before = seqs.clone()
+    before[torch.arange(len(seqs)), lens - 1] = enc.pad_id
+
+    def states(ids, ls):
+        return torch.cat([enc.hidden_states(ids[s:s + batch_size].to(dev), ls[s:s + batch_size].to(dev)).float().cpu()
+                          for s in range(0, len(ids), batch_size)])
+
+    return before, states(before, lens - 1), states(seqs, lens)
+
+
+@torch.no_grad()
 def residual_cases(enc, split, input: str = "pair", positions: str = "last", dataset: str = "",
                    split_name: str = "", batch_size: int = 2048) -> Cases:
     """Cases from the windows of ``split`` with at least 2 items (shorter ones are skipped, counted in meta)."""
     keep = (split.lens >= 2).nonzero(as_tuple=True)[0]
     if keep.numel() == 0:
         raise ValueError("residual_cases needs windows of at least 2 items; the split has none")
-    enc.eval()
-    dev = next(enc.parameters()).device
     seqs, lens = split.seqs[keep].long(), split.lens[keep].long()
     N, L = seqs.shape
     last_item = seqs[torch.arange(N), lens - 1]
-    before = seqs.clone()
-    before[torch.arange(N), lens - 1] = enc.pad_id  # drop the last item: the unpadded prefix of n-1 items
-
-    def states(ids, ls):
-        return torch.cat([enc.hidden_states(ids[s:s + batch_size].to(dev), ls[s:s + batch_size].to(dev)).float().cpu()
-                          for s in range(0, N, batch_size)])
-
-    hb, ha = states(before, lens - 1), states(seqs, lens)  # (N, L, d) each
+    before, hb, ha = _before_after(enc, seqs, lens, batch_size)  # (N, L, d) states each
     feats = residual_features(hb, lens - 1, ha, lens, input, positions)
     valid = torch.arange(L)[None, :] < (lens - 1)[:, None]
     context = torch.where(valid, before, torch.full_like(before, -1))  # the items still visible before
@@ -70,7 +77,6 @@ def residual_cases(enc, split, input: str = "pair", positions: str = "last", dat
                  {"h_before": _last(hb, lens - 1), "h_after": _last(ha, lens)},
                  {"dataset": dataset, "encoder": getattr(enc, "name", ""), "n_items": enc.n_items, "split": split_name,
                   "positions": positions, "skipped_short": int(len(split) - N)})
-
 
 
 @torch.no_grad()
@@ -91,21 +97,11 @@ def appended_pairs(enc, split, per_item: int, input: str = "pair", seed: int = 0
     keep = (split.lens >= 2).nonzero(as_tuple=True)[0]
     if keep.numel() == 0:
         raise ValueError("appended_pairs needs windows of at least 2 items; the split has none")
-    enc.eval()
-    dev = next(enc.parameters()).device
     g = torch.Generator().manual_seed(seed)
     new = torch.arange(enc.n_items).repeat(per_item)
     new = new[torch.randperm(len(new), generator=g)]  # (M,) every item per_item times, in random order
     rows = keep[torch.randint(0, len(keep), (len(new),), generator=g)]
     seqs, lens = split.seqs[rows].long(), split.lens[rows].long()
-    at = torch.arange(len(new))
-    before, after = seqs.clone(), seqs.clone()
-    before[at, lens - 1] = enc.pad_id
-    after[at, lens - 1] = new
-
-    def last_state(ids, ls):
-        return torch.cat([_last(enc.hidden_states(ids[s:s + batch_size].to(dev), ls[s:s + batch_size].to(dev)),
-                                ls[s:s + batch_size].to(dev)).float().cpu() for s in range(0, len(ids), batch_size)])
-
-    hb, ha = last_state(before, lens - 1), last_state(after, lens)
-    return (torch.cat([hb, ha], 1) if input == "pair" else ha - hb), new
+    seqs[torch.arange(len(new)), lens - 1] = new  # the appended item in place of the real last one
+    _, hb, ha = _before_after(enc, seqs, lens, batch_size)
+    return residual_features(hb, lens - 1, ha, lens, input, "last")[:, 0, 0], new
