@@ -134,10 +134,15 @@ def plot_recovery_hist(table):
     return fig
 
 
+def headline_runs(runs: list, task: str) -> list:
+    """The headline route's runs of ``task``: the headline encoder (role ``main``) and the encoder comparison."""
+    return [r for r in report.select(runs, task=task) if r["role"] in ("main", "comparison")]
+
+
 def probe_table(runs: list, task: str):
-    """Long table of the main runs' likelihood probes against their soft-token controls:
+    """Long table of the headline route's likelihood probes (every encoder) against their soft-token controls:
     dataset, encoder, sampler, condition, measure, mean, lo, hi, n."""
-    t = report.probe_rows(report.select(runs, task=task, role="main"))
+    t = report.probe_rows(headline_runs(runs, task))
     return t[t.condition.isin(["model", "shuffled", "zero"])].reset_index(drop=True) if len(t) else t
 
 
@@ -159,8 +164,8 @@ def plot_probe(table, metric: str = "Hit@1", by: str = "encoder", title: str = "
 
 
 def residual_generation_table(runs: list):
-    """Long table of the main residual runs' hit rate (dataset, encoder, condition, mean, lo, hi, n)."""
-    t = report.generation_rows(report.select(runs, task="residual", role="main"))
+    """Long table of the headline route's residual hit rate per encoder (dataset, encoder, condition, mean, lo, hi, n)."""
+    t = report.generation_rows(headline_runs(runs, "residual"))
     return t[t.measure == "hit"].reset_index(drop=True) if len(t) else t
 
 

@@ -172,7 +172,9 @@ class Interpreter(nn.Module):
         """Greedy answers, batched with left padding (equal to one-at-a-time greedy decoding).
 
         ``repetition_penalty`` (>1) and ``no_repeat_ngram_size`` are the repetition controls
-        (a small LLM trained briefly loops on one title otherwise).
+        (a small LLM trained briefly loops on one title otherwise).  Identical inputs (same
+        prompt, same soft tokens) are decoded once: under the ``zero`` control the features do
+        not matter, so every case with the same prompt shares one answer.
         """
         from transformers import GenerationConfig
 
@@ -180,9 +182,15 @@ class Interpreter(nn.Module):
                               num_beams=1, repetition_penalty=repetition_penalty,
                               no_repeat_ngram_size=no_repeat_ngram_size, pad_token_id=self.llm.pad_token_id,
                               eos_token_id=self.llm.eos_token_id, bos_token_id=self.llm.tokenizer.bos_token_id)
+        keys = [(ex.prompt, b"" if control == "zero" else ex.features.detach().cpu().numpy().tobytes())
+                for ex in examples]
+        first = {k: i for i, k in reversed(list(enumerate(keys)))}  # key -> its first example
+        order = sorted(first.values())
+        answer_of = {keys[i]: j for j, i in enumerate(order)}
+        unique = [examples[i] for i in order]
         texts: list[str] = []
-        for s in range(0, len(examples), batch_size):
-            batch = self.collator(examples[s: s + batch_size], side="left", targets=False).to(self.device)
+        for s in range(0, len(unique), batch_size):
+            batch = self.collator(unique[s: s + batch_size], side="left", targets=False).to(self.device)
             embeds = self.embed_batch(batch, control)
             with self.llm.autocast(), warnings.catch_warnings():
                 # penalising only the generated tokens (not the prompt) is what we want here
@@ -191,7 +199,7 @@ class Interpreter(nn.Module):
                                               generation_config=gc)
             # with inputs_embeds only, generate returns just the new tokens
             texts += self.llm.tokenizer.batch_decode(out, skip_special_tokens=True)
-        return [t.strip() for t in texts]
+        return [texts[answer_of[k]].strip() for k in keys]
 
 
 def _reduce_rows(values: torch.Tensor, rows: torch.Tensor, n: int, reduce: str) -> torch.Tensor:

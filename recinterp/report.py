@@ -5,7 +5,8 @@ A task notebook trains adapters with ``recinterp.tasks.run_task`` and writes one
 route, role, split).  ``route`` names the adapter (``linear10``, ``pair_item``, ``aligned``,
 ...), ``role`` says what the run is for: ``main`` (a headline reading), ``contrast`` (the other
 route, shown beside the headline one: on a CPU the paper's end-to-end adapter, on a GPU the
-token-space one), ``variant`` (another adapter, compared with the main one), ``ablation`` (a
+token-space one), ``comparison`` (the headline route on the other encoders: the encoder
+comparison, reported with its controls but not part of the headline check), ``variant`` (another adapter, compared with the main one), ``ablation`` (a
 choice among inputs), ``item`` (the item-alignment stage).  Every reading carries its conditions: the model, its
 controls (shuffled, zero soft tokens; popularity) and, for the probe, the encoder-space
 references (encoder, readout), each a ``{mean, lo, hi, n}`` summary, and the paired
@@ -36,7 +37,7 @@ import numpy as np
 
 from recinterp.config import NOTEBOOKS, write_text_atomic
 
-ROLES = ("main", "contrast", "variant", "ablation", "item")
+ROLES = ("main", "contrast", "comparison", "variant", "ablation", "item")
 CONTROLS = ("shuffled", "zero", "popularity")  # what a reading is compared with
 MUST_CLEAR = ("shuffled", "zero")  # a headline reading is signal only above both
 PROBE_METRICS = ("Hit@1", "Hit@5", "MRR")
@@ -95,7 +96,7 @@ class RunBlock(TypedDict):
     dataset: str
     encoder: str
     route: str
-    role: Literal["main", "contrast", "variant", "ablation", "item"]
+    role: Literal["main", "contrast", "comparison", "variant", "ablation", "item"]
     input: str
     split: str
     n_eval: int
@@ -483,14 +484,14 @@ def instantiation_headline(results_dir: str | os.PathLike) -> list[dict]:
     return out
 
 
-def headline_table(runs: list[RunBlock]):
-    """The paper's table: one row per main run and reading, the model and every control with the CI of
-    the difference, and whether it clears shuffled and zero."""
+def headline_table(runs: list[RunBlock], roles=("main",)):
+    """The paper's table: one row per run of ``roles`` and reading, the model and every control with the CI
+    of the difference, and whether it clears shuffled and zero."""
     import pandas as pd
 
     rows = []
-    for h in headline(runs):
-        row = {k: h[k] for k in ("task", "dataset", "encoder", "route", "reading", "n")}
+    for h in headline(runs, roles):
+        row = {k: h[k] for k in ("task", "dataset", "encoder", "route", "role", "reading", "n")}
         row["model"] = ci(h["model"])
         for c, v in h["vs"].items():
             row[f"{c}"] = "" if v["value"] is None else f"{v['value']:.3f}"
@@ -558,12 +559,13 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results_dir", help="a results folder (results/<preset>) holding notebooks 03-05's metrics.json")
     ap.add_argument("--json", action="store_true", help="print the readings as JSON")
-    ap.add_argument("--markdown", action="store_true", help="print the readings (headline and contrast routes) "
-                                                            "as a Markdown table")
+    ap.add_argument("--markdown", action="store_true", help="print the readings (headline, contrast route, encoder "
+                                                            "comparison) as a Markdown table")
     ap.add_argument("--readme", metavar="PATH", help="write that table between the report markers of PATH "
                                                      f"({BEGIN} ... {END})")
     a = ap.parse_args(argv)
-    readings = headline(load_runs(a.results_dir), roles=("main", "contrast")) + instantiation_headline(a.results_dir)
+    readings = (headline(load_runs(a.results_dir), roles=("main", "contrast", "comparison"))
+                + instantiation_headline(a.results_dir))
     rows = [h for h in readings if h["role"] == "main"]  # the headline: what the exit status checks
     if not rows:
         print(f"no headline reading in {a.results_dir} (run notebooks 03-05 first)", file=sys.stderr)

@@ -36,7 +36,9 @@ def test_recovery_and_residual_tables(tmp_path):
     runs = [R.run_block(result(task="recovery"), route="linear10", role="main"),
             R.run_block(result(task="recovery"), route="conv_pool1", role="variant"),
             R.run_block(result(), route="pair_item", role="main"),
-            R.run_block(result(), route="pair_item", role="ablation")]
+            R.run_block(result(), route="pair_item", role="ablation"),
+            {**R.run_block(result(hit=(0.2, 0.1, 0.0)), route="pair_item", role="comparison"), "encoder": "caser"},
+            {**R.run_block(result(), route="e2e", role="contrast"), "encoder": "caser"}]
     h = F.recovery_hist_table(runs)
     assert set(h.route) == {"linear10"} and set(h.condition) == {"model", "shuffled", "zero", "popularity"}
     assert h.share.sum() == 4.0
@@ -44,7 +46,9 @@ def test_recovery_and_residual_tables(tmp_path):
     assert set(p.condition) == {"model", "shuffled", "zero"} and set(p.route) == {"linear10"}
     assert set(p["n"]) == {20}
     r = F.residual_generation_table(runs)
-    assert list(r.condition) == ["model", "shuffled", "zero", "popularity"] and r["mean"].tolist() == [0.5, 0.1, 0.0, 0.05]
+    # the headline encoder and the encoder comparison, not the contrast route
+    assert list(r.condition) == ["model", "shuffled", "zero", "popularity"] * 2 and list(r.encoder) == ["sasrec"] * 4 + ["caser"] * 4
+    assert r["mean"].tolist() == [0.5, 0.1, 0.0, 0.05, 0.2, 0.1, 0.0, 0.05] and set(r.route) == {"pair_item"}
     for fig in (F.plot_recovery_hist(h), F.plot_probe(p), F.plot_residual_generation(r),
                 F.plot_training_curves(R.curve_rows(runs))):
         assert F.save_figure(fig, "x", tmp_path, "smoke")

@@ -174,6 +174,23 @@ def test_the_zero_control_is_an_adapter_that_outputs_zeros(llm):
     assert interp.generate(other, control="zero", **kw) == out  # the features no longer matter
 
 
+def test_identical_inputs_are_decoded_once_and_every_case_gets_its_own_answer(llm, monkeypatch):
+    interp = make(llm)
+    a, b = [Example(e.prompt, e.features) for e in examples(llm, targets=("a", "b"))]
+    twin = Example(a.prompt, a.features.clone())  # same prompt, same features: one decoding
+    kw = dict(max_new_tokens=6, min_new_tokens=6)
+    expect = interp.generate([a, b], **kw)
+    rows = []
+    real = interp.llm.model.generate
+    monkeypatch.setattr(interp.llm.model, "generate", lambda **k: rows.append(len(k["inputs_embeds"])) or real(**k))
+    assert interp.generate([a, b, twin, b], **kw) == [expect[0], expect[1], expect[0], expect[1]]
+    assert sum(rows) == 2
+    rows.clear()  # under the zero control only the prompt counts: other features, same answer
+    other = Example(a.prompt, torch.randn_like(a.features))
+    out = interp.generate([a, other, b], control="zero", **kw)
+    assert sum(rows) == 2 and out[0] == out[1]
+
+
 def test_width_mismatch_raises(llm):
     with pytest.raises(ValueError, match="hidden size"):
         Interpreter(llm, build_adapter(kind="linear", d_in=4, d_llm=llm.hidden_size + 1))

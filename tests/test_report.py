@@ -167,6 +167,17 @@ def test_task3_fidelity_joins_the_headline_with_its_one_control(tmp_path, capsys
     assert R.main([str(tmp_path)]) == 1
 
 
+def test_the_encoder_comparison_is_reported_but_does_not_decide_the_exit_status(tmp_path, capsys):
+    null = dict(hit=(0.0, 0.0, 0.0), diffs=((0.0, -0.1, 0.1),) * 3, probe_diff=(0.0, -0.1, 0.1))
+    blocks = [R.run_block(result(), route="aligned", role="main"),
+              {**R.run_block(result(**null), route="aligned", role="comparison"), "encoder": "caser"}]
+    _write(tmp_path, blocks)
+    assert R.main([str(tmp_path), "--markdown"]) == 0  # caser's null is shown, the headline (sasrec) decides
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| residual")]
+    assert len(rows) == 4 and all("| caser | aligned | comparison |" in r and "**no**" in r for r in rows[2:])
+    assert len(R.headline_table(blocks)) == 2 and len(R.headline_table(blocks, roles=("main", "comparison"))) == 4
+
+
 def test_markdown_table_and_readme_block(tmp_path, capsys):
     r = result()
     _write(tmp_path, [R.run_block(r, route="aligned", role="main", extra={"adapter_side": {"readout_top1": 0.4, "n": 20}}),
