@@ -36,6 +36,7 @@ from typing import Literal, TypedDict
 import numpy as np
 
 from recinterp.config import NOTEBOOKS, write_text_atomic
+from recinterp.metrics import paired_bootstrap_diff
 
 ROLES = ("main", "contrast", "comparison", "variant", "ablation", "item")
 CONTROLS = ("shuffled", "zero", "popularity")  # what a reading is compared with
@@ -203,6 +204,28 @@ def task_metrics(task: str, runs: list[RunBlock], **info) -> TaskMetrics:
     if bad:
         raise ValueError(f"runs of task {bad[0]['task']!r} in the metrics of {task!r}")
     return {"task": task, **info, "runs": list(runs)}
+
+
+def before_after(before: dict, after: dict, seed: int = 0) -> dict:
+    """Two evaluations of the same cases (the aligned adapter, then the same adapter trained on through
+    the LLM): per reading (generation; probe Hit@1 of each sampler both have), both means and the
+    paired 95% CI of after − before, from the evaluations' per-case values."""
+    if before["n"] != after["n"] or before.get("meta", {}).get("split") != after.get("meta", {}).get("split"):
+        raise ValueError(f"before/after need the same cases: n {before['n']} vs {after['n']}, split "
+                         f"{before.get('meta', {}).get('split')!r} vs {after.get('meta', {}).get('split')!r}")
+    pairs = {}
+    if before.get("generation") and after.get("generation"):
+        metric = "found" if before["task"] == "recovery" else "hit"
+        pairs[f"generation {metric}"] = (before["generation"]["model"]["per_case"], after["generation"]["model"]["per_case"])
+    for s in [s for s in before["ranking"] if s in after["ranking"]]:
+        pairs[f"probe Hit@1 ({s})"] = (before["ranking"][s]["model"]["per_case"]["Hit@1"],
+                                       after["ranking"][s]["model"]["per_case"]["Hit@1"])
+    out = {}
+    for name, (b, a) in pairs.items():
+        mean, lo, hi = paired_bootstrap_diff(a, b, seed=seed)
+        out[name] = {"n": int(len(b)), "before": float(np.mean(b)), "after": float(np.mean(a)),
+                     "after_minus_before": {"mean": mean, "lo": lo, "hi": hi}}
+    return out
 
 
 # -- reading -------------------------------------------------------------------------------

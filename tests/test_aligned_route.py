@@ -160,3 +160,30 @@ def test_a_cached_adapter_fitted_with_other_settings_is_refitted(world, tmp_path
                              readout={"epochs": 1, "random_appends": 2})
     assert second["fit"]["readout"]["n_pairs"] == first["fit"]["readout"]["n_pairs"] + 2 * N_ITEMS
     assert second["fit"]["settings"]["readout"] == {"epochs": 1, "random_appends": 2}
+
+
+def test_finetuning_starts_from_the_aligned_adapter_and_pairs_up_with_it(world, tmp_path):
+    from recinterp import report as R
+    from recinterp.tasks.aligned import finetune_aligned
+
+    enc, ds, llm = world
+    ev = {**EVAL, "samplers": ["own"]}
+    base = run_aligned("residual", enc, ds, llm, out_dir=tmp_path / "res", align_cfg=ALIGN, readout={"epochs": 2}, eval=ev)
+    train = {"batch_size": 4, "max_steps": 2, "warmup_steps": 1, "lr": 1e-3, "ckpt_every": 0}
+    res = finetune_aligned("residual", enc, ds, llm, adapter_dir=base["adapter_dir"], out_dir=tmp_path / "ft",
+                           train=train, eval=ev)
+    start = load_adapter(base["adapter_dir"], d_llm=llm.hidden_size)
+    tuned = load_adapter(res["adapter_dir"], d_llm=llm.hidden_size)
+    assert tuned.cfg.kind == "structured" and tuned.cfg.input == "pair" and res["train"]["steps"] == 2
+    assert (tuned.cfg.temperature, tuned.cfg.n_tokens, tuned.cfg.layout) == (start.cfg.temperature, start.cfg.n_tokens,
+                                                                             start.cfg.layout)
+    a, b = start.state_dict(), tuned.state_dict()
+    assert torch.equal(a["layers.table"], b["layers.table"])  # the encoder's item table is not trained
+    moved = (a["layers.readout.weight"] - b["layers.readout.weight"]).abs().max()
+    assert 0 < moved < 0.01  # two Adam steps of 1e-3 away from the fitted readout (a fresh one is ~0.25 off)
+    ba = R.before_after(base["eval"]["test"], res["eval"]["test"])
+    assert set(ba) == {"generation hit", "probe Hit@1 (own)"} and all(v["n"] == 4 for v in ba.values())
+    with pytest.raises(ValueError, match="structured"):  # the whole-catalogue aligner is not a task's adapter
+        finetune_aligned("residual", enc, ds, llm, adapter_dir=tmp_path / "res" / "aligner", out_dir=tmp_path / "x")
+    with pytest.raises(ValueError, match="fitted for task 'residual', not 'recovery'"):
+        finetune_aligned("recovery", enc, ds, llm, adapter_dir=base["adapter_dir"], out_dir=tmp_path / "x")

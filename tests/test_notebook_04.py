@@ -82,6 +82,18 @@ def test_notebook_04_smoke(smoke_results):
         s = d["saved_residual"]
         assert s["variant"] == best and s["input"] in ("pair", "diff", "two_slots")
         assert s["n_tokens"] == cfg["adapter"]["n_tokens"] and set(s["paths"]) == set(e2e_encoders)
+    # the aligned adapter trained on through the LLM, beside where it started, case by case
+    ft = cfg["aligned"]["finetune"]
+    tuned = R.select(m["runs"], route="aligned_finetuned")
+    assert {(t["dataset"], t["encoder"], t["role"]) for t in tuned} == {(d, "sasrec", "variant") for d in ft["datasets"]}
+    for t in tuned:
+        assert t["adapter"]["kind"] == "structured" and t["train"]["steps"] == ft["train"]["max_steps"] and t["n_eval"] == n
+        ba = m["datasets"][t["dataset"]]["finetuned_from_aligned"]
+        assert set(ba) == {"generation hit", *(f"probe Hit@1 ({s})" for s in cfg["eval"]["samplers"])}
+        for v in ba.values():
+            assert v["n"] == n and v["after_minus_before"]["lo"] <= v["after"] - v["before"] <= v["after_minus_before"]["hi"]
+    assert (smoke_results / "checkpoints" / "adapters" / "movielens" / "sasrec" / "residual_aligned_finetuned"
+            / "adapter_config.json").exists()
     # the ablation on the focus pair: every variant, one chosen, probe on the validation windows
     abl = R.select(m["runs"], role="ablation")
     assert {v["route"] for v in abl} == variants and sum(v["extra"]["chosen"] for v in abl) == 1

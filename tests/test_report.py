@@ -202,3 +202,19 @@ def test_markdown_table_and_readme_block(tmp_path, capsys):
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="report:begin"):
         R.main([str(tmp_path), "--readme", str(readme)])
+
+
+def test_before_after_pairs_the_same_cases():
+    def ev(gen, hit, n=3, split="test"):
+        return {"n": n, "task": "residual", "meta": {"split": split}, "generation": {"model": {"per_case": np.array(gen)}},
+                "ranking": {"own": {"model": {"per_case": {"Hit@1": np.array(hit)}}}}}
+
+    ba = R.before_after(ev([0, 1, 0], [0, 0, 1]), ev([1, 1, 0], [0, 1, 1]))
+    g, p = ba["generation hit"], ba["probe Hit@1 (own)"]
+    assert (g["n"], g["before"], g["after"]) == (3, pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert g["after_minus_before"]["mean"] == pytest.approx(1 / 3) and g["after_minus_before"]["lo"] >= 0
+    assert (p["before"], p["after"]) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    with pytest.raises(ValueError, match="same cases"):
+        R.before_after(ev([0, 1, 0], [0, 0, 1]), ev([1, 1], [0, 1], n=2))
+    with pytest.raises(ValueError, match="same cases"):
+        R.before_after(ev([0, 1, 0], [0, 0, 1]), ev([0, 1, 0], [0, 0, 1], split="val"))

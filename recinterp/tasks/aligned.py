@@ -11,6 +11,8 @@ Beside ``run_task`` (the paper's end-to-end adapter), this builds, per task:
 - ``residual``  the structured adapter on [h_before, h_after]: a readout to the added item (fitted
                 on the training windows, plus, with ``random_appends``, every catalogue item
                 appended to real training prefixes: training data only, never the test windows).
+``finetune_aligned`` then trains a fitted adapter on with the paper's loss, through the frozen LLM
+(the end-to-end route, started from the aligned one instead of from scratch).
 Every adapter is evaluated by the same evaluators as the end-to-end route, with the same
 controls (shuffled and zeroed soft tokens, popularity) on the same cases, and the adapter-side
 accuracies (aligner / readout top-1 among all items) come back beside the LLM's.
@@ -36,7 +38,7 @@ from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
 from recinterp.tasks.evaluate import EvalConfig
 from recinterp.tasks.residual import appended_pairs
-from recinterp.tasks.run import EVALUATORS, build_cases, subsample
+from recinterp.tasks.run import EVALUATORS, build_cases, run_task, subsample
 
 ALIGNER, ADAPTER = "aligner", "adapter"
 
@@ -210,6 +212,27 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
         res["adapter_side"] = adapter_side(adapter, cases, table, llm, titles, fit)
         result["eval"][sp] = res
     return result
+
+
+def finetune_aligned(task: str, enc, ds, llm, *, adapter_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                     train: dict | None = None, eval: dict | None = None, seed: int = 0, progress: bool = False) -> dict:
+    """The paper's loss from the aligned start: the structured adapter saved in ``adapter_dir`` (its
+    readout and aligner; the item table stays the encoder's, a buffer) trained on through the frozen
+    LLM by ``run_task`` (resumable like every end-to-end run), then evaluated with ``eval``.  Given the
+    aligned route's ``eval``, both adapters read the same cases and controls, so before and after pair
+    up case by case (``recinterp.report.before_after``)."""
+    c = load_adapter(adapter_dir, d_llm=llm.hidden_size).cfg
+    if c.kind != "structured":
+        raise ValueError(f"{adapter_dir} holds a {c.kind!r} adapter: fine-tuning starts from the aligned route's "
+                         f"structured adapter")
+    if c.task != task:
+        raise ValueError(f"{adapter_dir} was fitted for task {c.task!r}, not {task!r}")
+    shape = {k: getattr(c, k) for k in ("kind", "n_tokens", "hidden", "standardize", "n_items", "d_item",
+                                         "temperature", "layout")}
+    res = run_task(task, enc, ds, llm, out_dir=out_dir, input=c.input, adapter=shape, train=train, eval=eval,
+                   init_adapter=adapter_dir, seed=seed, progress=progress)
+    res["start"] = str(adapter_dir)
+    return res
 
 
 @torch.no_grad()
