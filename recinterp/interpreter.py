@@ -184,10 +184,11 @@ class Interpreter(nn.Module):
                               eos_token_id=self.llm.eos_token_id, bos_token_id=self.llm.tokenizer.bos_token_id)
         keys = [(ex.prompt, b"" if control == "zero" else ex.features.detach().cpu().numpy().tobytes())
                 for ex in examples]
-        first = {k: i for i, k in reversed(list(enumerate(keys)))}  # key -> its first example
-        order = sorted(first.values())
-        answer_of = {keys[i]: j for j, i in enumerate(order)}
-        unique = [examples[i] for i in order]
+        answer_of, unique = {}, []  # key -> index of its answer; the first example of each key
+        for k, ex in zip(keys, examples):
+            if k not in answer_of:
+                answer_of[k] = len(unique)
+                unique.append(ex)
         texts: list[str] = []
         for s in range(0, len(unique), batch_size):
             batch = self.collator(unique[s: s + batch_size], side="left", targets=False).to(self.device)

@@ -210,13 +210,13 @@ def before_after(before: dict, after: dict, seed: int = 0) -> dict:
     """Two evaluations of the same cases (the aligned adapter, then the same adapter trained on through
     the LLM): per reading (generation; probe Hit@1 of each sampler both have), both means and the
     paired 95% CI of after − before, from the evaluations' per-case values."""
-    if before["n"] != after["n"] or before.get("meta", {}).get("split") != after.get("meta", {}).get("split"):
+    splits = [e.get("meta", {}).get("split") for e in (before, after)]
+    if before["n"] != after["n"] or splits[0] != splits[1]:
         raise ValueError(f"before/after need the same cases: n {before['n']} vs {after['n']}, split "
-                         f"{before.get('meta', {}).get('split')!r} vs {after.get('meta', {}).get('split')!r}")
+                         f"{splits[0]!r} vs {splits[1]!r}")
     pairs = {}
     if before.get("generation") and after.get("generation"):
-        metric = "found" if before["task"] == "recovery" else "hit"
-        pairs[f"generation {metric}"] = (before["generation"]["model"]["per_case"], after["generation"]["model"]["per_case"])
+        pairs[f"generation {GENERATION_METRIC[before['task']]}"] = (before["generation"]["model"]["per_case"], after["generation"]["model"]["per_case"])
     for s in [s for s in before["ranking"] if s in after["ranking"]]:
         pairs[f"probe Hit@1 ({s})"] = (before["ranking"][s]["model"]["per_case"]["Hit@1"],
                                        after["ranking"][s]["model"]["per_case"]["Hit@1"])
