@@ -11,9 +11,9 @@ the target text built from the normalised titles.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ import torch
 
 from recinterp import prompts as P
 from recinterp.collator import Example
-from recinterp.config import write_json_atomic
+from recinterp.config import IntegrityError, read_json, seal, unseal, verify, write_json_atomic
 from recinterp.llm import SLOT_TOKEN
 
 TASKS = ("item", "recovery", "residual")
@@ -66,12 +66,14 @@ class Cases:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        unseal(folder)
         tensors = {"features": self.features, "answers": self.answers, "context": self.context,
                    **{f"states.{k}": v for k, v in self.states.items()}}
         tmp = folder / "cases.safetensors.tmp"
         save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp))
         os.replace(tmp, folder / "cases.safetensors")
         write_json_atomic(folder / "cases.json", {"task": self.task, "input": self.input, "meta": self.meta})
+        seal(folder, CASE_FILES)  # last: a folder without it is incomplete
         return folder
 
     @classmethod
@@ -81,16 +83,25 @@ class Cases:
         folder = Path(folder)
         if not (folder / "cases.json").exists() or not (folder / "cases.safetensors").exists():
             raise FileNotFoundError(f"no cached cases in {folder}")
-        info = json.loads((folder / "cases.json").read_text())
+        fix = f"delete {folder} (the cases are rebuilt from the encoder)"
+        verify(folder, CASE_FILES, fix)
+        info = read_json(folder / "cases.json", fix)
         t = load_file(str(folder / "cases.safetensors"))
         states = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("states.")}
         return cls(info["task"], info["input"], t["features"], t["answers"], t["context"], states, info["meta"])
 
 
+CASE_FILES = ("cases.safetensors", "cases.json")
+
+
 def cached(folder: str | os.PathLike | None, build) -> Cases:
-    """Load cases from ``folder`` if it holds them, else ``build()`` and save them there."""
+    """Load cases from ``folder`` if it holds them, else ``build()`` and save them there.
+    Cases that fail their SHA256SUMS check are rebuilt, with a warning naming the file."""
     if folder is not None and (Path(folder) / "cases.json").exists():
-        return Cases.load(folder)
+        try:
+            return Cases.load(folder)
+        except IntegrityError as e:
+            warnings.warn(f"{e} (by hand). The cached cases are not used: rebuilding them now.", stacklevel=2)
     cases = build()
     if folder is not None:
         cases.save(folder)

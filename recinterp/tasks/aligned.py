@@ -21,7 +21,6 @@ Fitted parts are cached in ``out_dir`` (a rerun reloads them).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 import warnings
@@ -33,7 +32,7 @@ import torch
 from recinterp import align
 from recinterp.adapter import Adapter, load_adapter
 from recinterp.cases import INPUTS, Cases
-from recinterp.config import from_options, write_json_atomic
+from recinterp.config import IntegrityError, from_options, read_json, seal, verify, write_json_atomic
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
 from recinterp.tasks.evaluate import EvalConfig
@@ -54,14 +53,19 @@ def _cached_adapter(folder: Path, d_llm: int, build, settings: dict) -> tuple[Ad
     settings is refitted (seconds), with a warning, rather than silently reused."""
     report_path = folder / "fit.json"
     if report_path.exists():
-        report = json.loads(report_path.read_text())
-        if report.get("settings") == settings:
-            return load_adapter(folder, d_llm=d_llm), report
-        warnings.warn(f"{folder} was fitted with settings {report.get('settings')}, not {settings}: refitting it")
+        try:  # a fitted cache is rebuilt in seconds: a damaged one is refitted, saying which file
+            verify(folder, ("fit.json",), f"delete {folder} (it is refitted)")
+            report = read_json(report_path)
+            if report.get("settings") == settings:
+                return load_adapter(folder, d_llm=d_llm), report
+            warnings.warn(f"{folder} was fitted with settings {report.get('settings')}, not {settings}: refitting it")
+        except IntegrityError as e:
+            warnings.warn(f"{e} (by hand). Refitting it now.")
     proj, report = build()
     report["settings"] = settings
     proj.save(folder)
     write_json_atomic(report_path, report)  # written last: its presence means the adapter is complete
+    seal(folder, ("fit.json",))
     return proj, report
 
 
