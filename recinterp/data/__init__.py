@@ -105,11 +105,38 @@ def _folder_options(folder: Path, options: dict) -> dict:
             cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         except ValueError as e:
             raise ValueError(f"{folder / CONFIG_FILE} is not valid JSON: {e}") from None
+        if not isinstance(cfg, dict):
+            raise ValueError(f"{folder / CONFIG_FILE} must hold one JSON object of options, e.g. "
+                             f'{{"noun": "track", "min_rating": 4}}; it holds a {type(cfg).__name__}')
         unknown = set(cfg) - FOLDER_OPTIONS
         if unknown:
             raise ValueError(f"{folder / CONFIG_FILE}: unknown or not allowed key(s) {sorted(unknown)}; allowed: "
                              f"{sorted(FOLDER_OPTIONS)} (hashes and trust_unverified are yours to pass, not the folder's)")
-    return {**cfg, **{k: v for k, v in options.items() if v is not None}}
+        _check_option_types(cfg, f"{folder / CONFIG_FILE}: key")
+    given = {k: v for k, v in options.items() if v is not None}
+    _check_option_types(given, "option")
+    return {**cfg, **given}
+
+
+# Option -> (the types it takes, how to say it): a wrong type is named before any file is read.
+_NUMBER = (int, float)
+OPTION_TYPES = {"noun": (str, "a word"), "nouns": (str, "a word"), "sep": (str, 'a separator such as "\\t"'),
+                "genre_sep": (str, 'a separator such as "|"'), "min_rating": (_NUMBER, "a number (or null)"),
+                "max_len": (int, "a whole number >= 1"), "seed": (int, "a whole number"),
+                "val_users": (_NUMBER, "a share between 0 and 1"), "test_users": (_NUMBER, "a share between 0 and 1"),
+                "columns": (dict, 'an object {"user": "<your column>", ...}')}
+
+
+def _check_option_types(options: dict, where: str) -> None:
+    for k, v in options.items():
+        if k not in OPTION_TYPES or v is None:
+            continue
+        types, how = OPTION_TYPES[k]
+        ok = isinstance(v, types) and not isinstance(v, bool)
+        if ok and k == "columns":
+            ok = all(isinstance(c, str) for c in v.values())
+        if not ok:
+            raise ValueError(f"{where} {k!r} must be {how}, got {v!r} ({type(v).__name__})")
 
 
 def _source_record(folder: Path, options: dict) -> dict:
