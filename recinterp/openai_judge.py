@@ -106,6 +106,7 @@ class OpenAIJudge:
         self.last_error: str | None = None
         self._lock = threading.Lock()
         self._unanswered = 0  # questions in a row that got no answer after every retry
+        self._fatal: Exception | None = None  # JudgeRejected / JudgeUnreachable, raised again for every question
         # A loopback server is reached directly, never through a proxy from the environment; every
         # attempt's status is counted (the client retries inside one call).
         loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
@@ -136,14 +137,25 @@ class OpenAIJudge:
 
     def complete(self, messages: list[dict]) -> str | None:
         """The answer text, or None when this question got no usable answer; raises ``JudgeRejected``
-        on a status no retry can fix and ``JudgeUnreachable`` when nothing answers at the URL."""
-        openai = _openai()
+        on a status no retry can fix and ``JudgeUnreachable`` when nothing answers at the URL (and
+        again for every later question: such a judge is not there)."""
         payload = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": self.max_tokens}
         key = hashlib.sha256(json.dumps([self.base_url, payload], sort_keys=True).encode()).hexdigest()
         with self._lock:
+            if self._fatal is not None:  # rejected or unreachable before: no request can succeed
+                raise self._fatal
             if key in self._cache:
                 self.stats["cached"] += 1
                 return self._cache[key]
+        try:
+            return self._ask(payload, key)
+        except (JudgeRejected, JudgeUnreachable) as e:
+            with self._lock:
+                self._fatal = e
+            raise
+
+    def _ask(self, payload: dict, key: str) -> str | None:
+        openai = _openai()
         try:
             resp = self.client.chat.completions.create(**payload)
         except openai.APIStatusError as e:
@@ -210,4 +222,9 @@ class OpenAIJudge:
         if self.workers == 1 or len(queries) <= 1:
             return [self.compare(*q) for q in queries]
         with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(lambda q: self.compare(*q), queries))
+            futures = [pool.submit(self.compare, *q) for q in queries]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:  # a judge that is not there: ask nothing more
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
