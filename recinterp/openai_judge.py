@@ -11,7 +11,7 @@ an optional JSONL cache that makes long runs resumable, and failing loudly:
   ``/v1`` is a 404) can never succeed: ``JudgeRejected`` at once, naming the URL and status;
 - nothing listens at the URL: ``JudgeUnreachable`` after the retries, naming it;
 - a server that accepts but never answers: each question gives up after the retries (``none``);
-  ``fail_after`` such questions in a row, with no answer at all yet, raise ``JudgeUnreachable``;
+  ``fail_after`` such questions in a row raise ``JudgeUnreachable`` (the cache keeps what was answered);
 - a per-question refusal (400, 413, 422) or a malformed answer is that question's ``none``;
   ``judge_pairs`` warns when every verdict of a run is ``none`` and records it in its result.
 
@@ -170,15 +170,11 @@ class OpenAIJudge:
             return self._gave_up(f"no answer from {self.url} within {self.timeout} s ({e!r})", retried=True)
         except openai.APIConnectionError as e:
             self._count("connection_error", f"{e!r} ({e.__cause__!r})")
-            with self._lock:
-                answered = self.stats["ok"]
-            if not answered:
-                self._count("gave_up")
-                raise JudgeUnreachable(f"no judge reachable at {self.url}: {self.max_retries + 1} attempt(s) failed "
-                                       f"to connect; last error: {self.last_error}. Start the server or fix "
-                                       f"RECINTERP_JUDGE_BASE_URL / base_url (or run with judge='local' or 'none').") \
-                    from None
-            return self._gave_up(self.last_error, retried=True)
+            self._count("gave_up")
+            raise JudgeUnreachable(f"no judge reachable at {self.url}: {self.max_retries + 1} attempt(s) failed to "
+                                   f"connect; last error: {self.last_error}. Start the server or fix "
+                                   f"RECINTERP_JUDGE_BASE_URL / base_url (or run with judge='local' or 'none'); "
+                                   f"answers so far are kept in the cache, if any.") from None
         except ValueError as e:  # a body that is not JSON
             self._count("malformed", f"malformed response from {self.url}: {e!r}")
             return None
@@ -200,13 +196,14 @@ class OpenAIJudge:
         return content
 
     def _gave_up(self, error: str, retried: bool) -> None:
-        """This question's ``none``; ``fail_after`` retried questions in a row with no answer at all
-        yet mean a judge that does not answer: raise rather than turn a whole run into ``none``."""
+        """This question's ``none``; ``fail_after`` questions in a row that got no answer after every
+        retry (timeouts, 429, 5xx) mean a judge that does not answer: raise rather than turn the rest
+        of a run into ``none``."""
         with self._lock:
             self.stats["gave_up"] += 1
             self.last_error = error
             self._unanswered = self._unanswered + 1 if retried else 0
-            dead = retried and self._unanswered >= self.fail_after and not self.stats["ok"]
+            dead = retried and self._unanswered >= self.fail_after
         if dead:
             raise JudgeUnreachable(f"the judge at {self.url} answered none of {self.fail_after} questions in a row "
                                    f"({self.max_retries + 1} attempt(s) each, timeout {self.timeout} s); last error: "

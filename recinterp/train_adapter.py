@@ -147,7 +147,8 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
     """Train ``interp.adapter`` on ``cases``; returns the run's history (losses, speed, steps).
 
     Resuming from ``out_dir/checkpoint`` with changed settings is refused (``check_resume_config``)
-    unless ``allow_config_change``."""
+    unless ``allow_config_change``; a checkpoint of another adapter (``check_resume_adapter``) or one
+    that fails its SHA256SUMS (``load_train_state``) is always refused."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 

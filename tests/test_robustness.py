@@ -349,6 +349,14 @@ def test_a_judge_that_never_answers_raises_after_fail_after_questions(_no_judge_
         assert time.time() - t0 < 5 and len(srv.requests) == 2
 
 
+def test_a_judge_that_stops_answering_mid_run_raises_too(_no_judge_env):
+    with FakeOpenAI(lambda req, n: ("ok", "A") if n == 0 else ("status", 500)) as srv:
+        judge = OpenAIJudge(base_url=srv.url, model="m", timeout=2.0, max_retries=0, workers=1, fail_after=2)
+        with pytest.raises(JudgeUnreachable, match=r"answered none of 2 questions in a row.*HTTP 500"):
+            judge_pairs(judge, [(HIST, "Casino", "Heat"), (HIST, "Fargo", "Heat")])
+    assert judge.stats["ok"] == 1 and len(srv.requests) == 3
+
+
 def test_a_run_with_no_verdict_warns_and_says_so_in_its_result(_no_judge_env):
     with FakeOpenAI(lambda req, n: ("status", 400)) as srv:  # a per-question refusal: each question is "none"
         judge = OpenAIJudge(base_url=srv.url, model="m", timeout=2.0)
