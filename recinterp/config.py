@@ -185,7 +185,8 @@ def verify(folder: str | os.PathLike, names, fix: str, unsealed: str = "error") 
     for n in names:
         path = folder / n
         if not path.exists():
-            raise IntegrityError(f"{path} is missing (listed in {folder / SUMS}: {n in sums}). To fix: {fix}")
+            saved = f" ({folder / SUMS} lists it: it was saved, then removed)" if n in sums else ""
+            raise IntegrityError(f"{path} is missing{saved}. To fix: {fix}")
         if n not in sums:
             raise IntegrityError(f"{path} is not listed in {folder / SUMS}: it was not written with the rest. "
                                  f"To fix: {fix}")

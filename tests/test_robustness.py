@@ -156,7 +156,7 @@ import pandas as pd  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402  (tests/ is on sys.path)
 from recinterp.adapter import load_adapter  # noqa: E402
 from recinterp.cases import cached  # noqa: E402
-from recinterp.config import SUMS, IntegrityError, seal  # noqa: E402
+from recinterp.config import SUMS, IntegrityError, read_sums, seal  # noqa: E402
 from recinterp.data import load_dataset  # noqa: E402
 from recinterp.data import _read_cache, _write_cache  # noqa: E402
 from recinterp.data.types import Catalogue, RecDataset  # noqa: E402
@@ -182,6 +182,19 @@ def trained(small_task, tmp_path):
     cfg = TrainConfig(max_steps=1, batch_size=4, warmup_steps=0, ckpt_every=1)
     train_adapter(_interp(llm), cases, titles, cfg, out_dir=tmp_path, progress=False)
     return tmp_path, cfg
+
+
+def test_the_sums_file_is_the_one_sha256sum_checks(trained):
+    import shutil
+    import subprocess
+
+    folder = trained[0] / "checkpoint"
+    assert sorted(read_sums(folder)) == ["adapter.safetensors", "adapter_config.json", STATE]
+    if shutil.which("sha256sum"):
+        assert subprocess.run(["sha256sum", "-c", "--quiet", SUMS], cwd=folder).returncode == 0
+    (folder / SUMS).write_text("not a sums file\n")
+    with pytest.raises(IntegrityError, match=rf"{folder / SUMS} line 1 is not"):
+        load_train_state(folder)
 
 
 # -- adapter.safetensors with one flipped data byte: refused, and so is a resume from it ---------
