@@ -314,6 +314,28 @@ def test_flipped_cached_cases_are_rebuilt_saying_which_file(small_task, tmp_path
         assert torch.equal(cached(tmp_path, lambda: 1 / 0).features, cases.features)  # whole again: read, not built
 
 
+# -- the aligned route's fitted aligner with a flipped byte: refitted (seconds), naming the file ----
+def test_a_damaged_fitted_aligner_is_refitted_saying_which_file(tmp_path):
+    from recinterp.tasks.aligned import _cached_adapter
+
+    fits = []
+
+    def build():
+        fits.append(1)
+        return build_adapter(kind="mlp2x_gelu", d_in=4, d_llm=8, hidden=16, standardize=True), {"mse": 0.0}
+
+    first, _ = _cached_adapter(tmp_path, 8, build, {"k": 1})
+    _cached_adapter(tmp_path, 8, build, {"k": 1})
+    assert fits == [1]  # whole: reloaded
+    _flip(tmp_path / "adapter.safetensors", -2)
+    with pytest.warns(UserWarning, match=r"adapter.safetensors does not match the SHA-256.*Refitting it now"):
+        _cached_adapter(tmp_path, 8, build, {"k": 1})
+    (tmp_path / "fit.json").write_text("{")
+    with pytest.warns(UserWarning, match=r"fit.json does not match the SHA-256.*Refitting it now"):
+        _cached_adapter(tmp_path, 8, build, {"k": 1})
+    assert fits == [1, 1, 1]
+
+
 # -- resume with the adapter's n_tokens or kind changed: refused with the path and the keys -------
 @pytest.mark.parametrize("change, diff", [(dict(n_tokens=2), "n_tokens: 1 -> 2"),
                                           (dict(kind="mlp2x_gelu"), "kind: 'linear' -> 'mlp2x_gelu'")])
