@@ -90,6 +90,9 @@ def test_judge_pairs_no_answer_is_kept_apart():
     assert res["counts"] == {"A": 1, "B": 0, "tie": 0, "none": 1}
     assert res["rates"]["none"]["mean"] == 0.5
     assert res["a_minus_b"]["n"] == 1  # answered cases only
+    assert res["failures"] == {"n_none": 1, "all_none": False, "last_error": None, "stats": {}}
+    with pytest.warns(UserWarning, match=r"no verdict for any of the 1 case.*Last error: none recorded"):
+        assert judge_pairs(ScriptedJudge(), [(HIST, "broken", "bad")])["failures"]["all_none"]
 
 
 def test_judge_pairs_rejects_bad_input_before_calling():

@@ -44,4 +44,5 @@ def test_notebook_05_instantiation(smoke_results):
             rates = res["rates"]
             total = sum(rates[k]["mean"] for k in ("A", "B", "tie", "none") if not math.isnan(rates[k]["mean"]))
             assert res["n_cases"] == 0 or abs(total - 1.0) < 1e-9
+            assert res["failures"]["n_none"] == res["counts"]["none"]  # what kept verdicts away is recorded
     assert m["judge"]
