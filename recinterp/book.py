@@ -14,7 +14,7 @@ jupyter-book 1.x, with its theme, sphinx-book-theme) renders them offline (``pip
 - on every page, which preset, LLM, seed and commit produced it and how long it ran
   (``done.json`` from recinterp.reproduce, ``timings.json``, the notebook's own parameters);
 - long code cells and long text-only outputs (training logs) folded behind a toggle, the
-  parameters cells always shown, widget outputs (progress bars) reduced to their text;
+  parameters cells always shown, widget outputs (progress bars, frozen at 0% in a saved notebook) left out;
 - alt text on every figure, naming what it plots: the figure's title found in the cell's code
   (or in the recinterp plotting function it calls), else the section it belongs to.
 
@@ -39,6 +39,7 @@ from pathlib import Path
 
 from recinterp import report
 from recinterp.config import NOTEBOOKS, load_preset, repo_root, resolve, write_json_atomic, write_text_atomic
+from recinterp.llm import EMBEDDED, EMBEDDED_FILE
 from recinterp.reproduce import source_commit
 
 QUESTION = (
@@ -65,8 +66,10 @@ figure.align-default img, .landing-figure img { width: 100%; }
 div.cell_output, .bd-article table, div.output_html { overflow-x: auto; }
 .bd-article table { font-size: 0.82em; }
 .bd-article table td, .bd-article table th { padding: 0.15rem 0.4rem; }
+div.cell_output table td, div.cell_output table th { white-space: nowrap; }
 div.cell div.cell_input pre, div.cell details pre { font-size: 0.8em; line-height: 1.3; }
-div.cell_output pre { font-size: 0.78em; line-height: 1.25; max-height: 32em; overflow-y: auto; }
+div.cell_output pre { font-size: 0.78em; line-height: 1.25; max-height: 32em; overflow-y: auto;
+                      white-space: pre-wrap; overflow-wrap: anywhere; }
 .run-card { font-size: 0.9em; }
 """
 
@@ -160,6 +163,11 @@ def describe(results: Path, nb_path: Path) -> Page:
 NOTEBOOK_SECTION = {folder: section for section, folder in NOTEBOOKS.items()}
 
 
+def llm_label(llm) -> str:
+    """"embedded" -> "embedded (SmolLM2-135M-Instruct)"; any other name as it is."""
+    return f"{EMBEDDED} ({EMBEDDED_FILE.split('.')[0]})" if llm == EMBEDDED else str(llm)
+
+
 def _duration(seconds) -> str:
     if seconds is None:
         return "not recorded"
@@ -169,10 +177,11 @@ def _duration(seconds) -> str:
 
 def run_card(p: Page) -> str:
     """The MyST block every page opens with: what produced it."""
-    llm = p.llm if p.llm is not None else "none (this notebook runs no LLM)"
+    llm = llm_label(p.llm) if p.llm is not None else "none (this notebook runs no LLM)"
     commit = f"`{p.commit}`" if p.commit else "not recorded (run before recinterp.reproduce recorded commits)"
     lines = [f"**Produced by** preset `{p.preset}` · LLM `{llm}` · seed `{p.seed}` · commit {commit} · "
-             f"ran in **{_duration(p.seconds)}**" + (f" (started {p.started} UTC)" if p.started else "")]
+             (f"ran in **{_duration(p.seconds)}**" if p.seconds is not None else "run time not recorded")
+             + (f" (started {p.started} UTC)" if p.started else "")]
     if p.preset == "smoke":
         lines.append("\n**SMOKE RUN — not a result.** The smoke preset checks the plumbing with a few steps and "
                      "a handful of cases; its numbers measure nothing.")
@@ -326,11 +335,8 @@ def prepare_notebook(nb: dict, page: Page) -> tuple[dict, dict[str, str]]:
         if c["cell_type"] == "code":
             outs = []
             for o in c.get("outputs", []):
-                data = o.get("data")
-                if data and WIDGET_MIME in data:  # a progress-bar widget: its text only (no widget JS offline)
-                    data.pop(WIDGET_MIME)
-                    if not data:
-                        continue
+                if WIDGET_MIME in (o.get("data") or {}):  # a progress bar: its text is its first frame ("0%")
+                    continue
                 outs.append(o)
             c["outputs"] = outs
             images = [o["data"]["image/png"] for o in outs if "image/png" in o.get("data", {})]
@@ -349,9 +355,12 @@ def prepare_notebook(nb: dict, page: Page) -> tuple[dict, dict[str, str]]:
                     > OUTPUT_LINES_SHOWN:
                 tags.append("hide-output")
             c.setdefault("metadata", {})["tags"] = tags
-        cells.append(c)
-        if i == 0:  # the run card right under the title
+        if i == 0 and c["cell_type"] == "markdown" and re.match(r"#\s", "".join(c["source"])):
+            title, _, rest = "".join(c["source"]).partition("\n")  # the run card right under the title
+            c["source"] = f"{title}\n\n{run_card(page)}\n{rest}"
+        elif i == 0:
             cells.append({"cell_type": "markdown", "id": "recinterp-run-card", "metadata": {}, "source": run_card(page)})
+        cells.append(c)
     nb["cells"] = cells
     return nb, alts
 
@@ -425,7 +434,7 @@ def headline_markdown(results: Path) -> tuple[str, list[dict]]:
 
 def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, str]]) -> str:
     presets = sorted({p.preset for p in pages if p.preset})
-    llms = sorted({str(p.llm) for p in pages if p.llm})
+    llms = sorted({llm_label(p.llm) for p in pages if p.llm})
     seeds = sorted({str(p.seed) for p in pages if p.seed is not None})
     commits = sorted({p.commit for p in pages if p.commit})
     total = sum(float(p.seconds) for p in pages if p.seconds is not None)
@@ -463,6 +472,11 @@ def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, st
     return "\n".join(md)
 
 
+# The browser asks every site for an icon; without one each page logs a 404 in the console.
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" '
+           'fill="#2b5797"/><text x="8" y="12.5" font-size="12" text-anchor="middle" fill="white" '
+           'font-family="sans-serif">r</text></svg>')
+
 CONF = '''# Written by recinterp.book: the Sphinx configuration of the book (no execution, no network).
 project = {project!r}
 author = "recinterp"
@@ -474,6 +488,7 @@ html_theme = "sphinx_book_theme"
 html_title = {project!r}
 html_static_path = ["_static"]
 html_css_files = ["book.css"]
+html_favicon = "_static/favicon.svg"
 html_last_updated_fmt = None
 html_context = {{"default_mode": "light"}}  # a fresh browser has no stored mode: name one (else a console error)
 html_theme_options = {{
@@ -499,6 +514,7 @@ def write_source(results: Path, src: Path) -> tuple[list[Page], dict[str, str]]:
         shutil.rmtree(src)
     (src / "_static").mkdir(parents=True)
     write_text_atomic(src / "_static" / "book.css", CSS)
+    write_text_atomic(src / "_static" / "favicon.svg", FAVICON)
     pages, alts = [], {}
     for p in nbs:
         page = describe(results, p)

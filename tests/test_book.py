@@ -96,10 +96,11 @@ def test_prepare_notebook_folds_long_parts_and_keeps_parameters(tmp_path):
     assert "hide-input" not in tags[2] and "hide-input" not in tags[3]  # parameters cells shown
     assert "hide-input" in tags[-1] and "hide-output" in tags[-1]  # 30 lines of code, a 40-line log
     assert "widgets" not in nb["metadata"]
-    assert all(B.WIDGET_MIME not in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+    assert [o["output_type"] for o in nb["cells"][-1]["outputs"]] == ["stream"]  # the progress-bar widget is gone
     assert list(alts.values()) == ["Sequence lengths per dataset: length, by dataset"]
-    card = "".join(nb["cells"][1]["source"])
-    assert "`smoke`" in card and "`embedded`" in card and "`3`" in card and "abc1234" in card and "1.6 min" in card
+    card = "".join(nb["cells"][0]["source"])
+    assert card.startswith("# 03 — Sequence recovery: a test page\n") and "What it shows." in card
+    assert "`smoke`" in card and "`embedded (SmolLM2-135M-Instruct)`" in card and "`3`" in card and "abc1234" in card and "1.6 min" in card
     assert "SMOKE RUN" in card
 
 
