@@ -180,7 +180,7 @@ def run_card(p: Page) -> str:
     llm = llm_label(p.llm) if p.llm is not None else "none (this notebook runs no LLM)"
     commit = f"`{p.commit}`" if p.commit else "not recorded (run before recinterp.reproduce recorded commits)"
     lines = [f"**Produced by** preset `{p.preset}` · LLM `{llm}` · seed `{p.seed}` · commit {commit} · "
-             (f"ran in **{_duration(p.seconds)}**" if p.seconds is not None else "run time not recorded")
+             + (f"ran in **{_duration(p.seconds)}**" if p.seconds is not None else "run time not recorded")
              + (f" (started {p.started} UTC)" if p.started else "")]
     if p.preset == "smoke":
         lines.append("\n**SMOKE RUN — not a result.** The smoke preset checks the plumbing with a few steps and "
