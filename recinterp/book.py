@@ -71,6 +71,9 @@ div.cell div.cell_input pre, div.cell details pre { font-size: 0.8em; line-heigh
 div.cell_output pre { font-size: 0.78em; line-height: 1.25; max-height: 32em; overflow-y: auto;
                       white-space: pre-wrap; overflow-wrap: anywhere; }
 .run-card { font-size: 0.9em; }
+/* the headline table: a value and its interval stay on one line; the table scrolls when narrow */
+table.headline-table { font-size: 0.76em; display: block; max-width: 100%; overflow-x: auto; }
+table.headline-table td:nth-child(8) { white-space: nowrap; }
 """
 
 
@@ -457,6 +460,10 @@ def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, st
         md += ["Generated from this run's metrics.json files by `recinterp.report`, as "
                f"`python -m recinterp.report {results.name} --markdown` prints them. A reading counts as signal only "
                "where the paired 95% interval against its control excludes 0; `n` is the number of test cases.",
+               "", "How to read a row: `model [95% CI]` is the LLM's reading (mean over the `n` cases, bootstrap "
+               "interval); each control column gives the control's own value, then (model − control) with the paired "
+               "95% interval on the same cases; `adapter alone` is what the adapter decodes before the LLM reads it "
+               "(token-space route); `clears` says whether the interval lies above 0 for the controls named.",
                "", "```{rst-class} headline-table", "```", "", table, ""]
     else:
         md += ["Notebooks 03-05 have not written their metrics.json in this folder yet.", ""]
@@ -467,7 +474,8 @@ def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, st
                    f"{alt}. File `{name}.png`, drawn by [notebook 06](06_figures.ipynb).", "```", ""]
     md += ["## The notebooks", ""]
     for p in pages:
-        md.append(f"- [{p.stem[:2]} — {p.title}]({p.stem}.ipynb) (ran in {_duration(p.seconds)})")
+        took = f"ran in {_duration(p.seconds)}" if p.seconds is not None else "run time not recorded"
+        md.append(f"- [{p.stem[:2]} — {p.title}]({p.stem}.ipynb) ({took})")
     md += ["", "```{toctree}", ":hidden:", ":maxdepth: 1", "", *[p.stem for p in pages], "```", ""]
     return "\n".join(md)
 

@@ -4,7 +4,7 @@
 
 Serves the book from 127.0.0.1 only, visits every page reachable from index.html, and records
 console errors, uncaught page errors, failed or off-machine requests, images with no pixels,
-images without alt text, internal links (and #anchors) that lead nowhere; screenshots the
+images without alt text, pages wider than the window, internal links (and #anchors) that lead nowhere; screenshots the
 landing page and notebook 03's page.
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ _IMAGES_JS = """async () => {
 }"""
 _LINKS_JS = "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
 _IDS_JS = "() => Array.from(document.querySelectorAll('[id], a[name]')).map(e => e.id || e.getAttribute('name'))"
+_WIDER_JS = "() => document.documentElement.scrollWidth > document.documentElement.clientWidth + 1"
 _RUN_CARD_JS = "() => document.body.innerText.includes('Produced by preset')"
 _TABLE_JS = """() => Array.from(document.querySelectorAll('table')).map(t => t.innerText)
                   .filter(t => t.includes('model [95% CI]'))"""
@@ -79,7 +80,8 @@ def check_book(book: Path, shots: Path) -> dict:
     profile = Path(tempfile.mkdtemp(prefix="recinterp-chromium-"))
     found = {"pages": [], "console_errors": [], "page_errors": [], "failed_requests": [], "offsite_requests": [],
              "bad_status": [], "empty_images": [], "images_without_alt": [], "images": 0, "broken_links": [],
-             "headline_tables": [], "screenshots": [], "alts": [], "pages_without_run_card": []}
+             "headline_tables": [], "screenshots": [], "alts": [], "pages_without_run_card": [],
+             "pages_wider_than_window": []}
     try:
         with sync_playwright() as pw:
             ctx = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
@@ -129,6 +131,8 @@ def check_book(book: Path, shots: Path) -> dict:
                     if target.endswith(".html") or target.endswith("/"):
                         queue.append(target)
                 name = url[len(base):]
+                if page.evaluate(_WIDER_JS):  # a wide table or figure must scroll in its box, not the page
+                    found["pages_wider_than_window"].append(name)
                 if name[:2].isdigit() and not page.evaluate(_RUN_CARD_JS):  # a notebook page says what produced it
                     found["pages_without_run_card"].append(name)
                 if name == "index.html":

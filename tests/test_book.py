@@ -153,7 +153,8 @@ def test_smoke_book_in_chromium(smoke_results, tmp_path):
 
     assert {"index.html", *(f"{n}.html" for n in SMOKE)} <= set(found["pages"]), found["pages"]
     for problem in ("console_errors", "page_errors", "failed_requests", "offsite_requests", "bad_status",
-                    "broken_links", "empty_images", "images_without_alt", "pages_without_run_card"):
+                    "broken_links", "empty_images", "images_without_alt", "pages_without_run_card",
+                    "pages_wider_than_window"):
         assert not found[problem], f"{problem}: {found[problem]}"
     assert found["images"] >= 5  # notebook 06's figures on the landing page at least
     # the landing page shows the headline table, with this run's numbers in it
