@@ -227,7 +227,9 @@ def _titles(tree, namespace: dict, depth: int = 0) -> list[str]:
                 src = inspect.getsource(fn)
             except (OSError, TypeError):
                 continue
-            sup += _titles(ast.parse(inspect.cleandoc("\n" + src) if src.startswith(" ") else src), {}, depth + 1)
+            inner = _titles(ast.parse(inspect.cleandoc("\n" + src) if src.startswith(" ") else src), {}, depth + 1)
+            doc = (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ").rstrip(".")
+            sup += inner or ([doc] if name.startswith("plot") and doc else [])  # no title drawn: what its docstring says
     # a title that is mostly holes ("{col_name}", f"{ds} (n={n})") says nothing without its values
     return [t for t in sup + other if t and len(re.sub(r"\{[^}]*\}|…|\W", "", t)) >= 6]
 
@@ -323,6 +325,14 @@ def _lines(text) -> int:
     return "".join(text).count("\n") + 1
 
 
+def one_line_code_spans(md: str) -> str:
+    """A generated answer shown as `inline code` may hold line breaks ("1. Title\n2. Title"); in Markdown
+    such a line starts a list and tears the span apart, so the book shows the breaks as " ↵ "."""
+    if "```" in md:
+        return md
+    return re.sub(r"`[^`]*`", lambda m: m.group(0).replace("\n", " ↵ "), md)  # spans paired left to right
+
+
 def prepare_notebook(nb: dict, page: Page) -> tuple[dict, dict[str, str]]:
     """The book's copy of an executed notebook, and {sha256 of each figure's bytes: its alt text}."""
     namespace = _namespace(nb)
@@ -340,6 +350,8 @@ def prepare_notebook(nb: dict, page: Page) -> tuple[dict, dict[str, str]]:
             for o in c.get("outputs", []):
                 if WIDGET_MIME in (o.get("data") or {}):  # a progress bar: its text is its first frame ("0%")
                     continue
+                if "text/markdown" in (o.get("data") or {}):
+                    o["data"]["text/markdown"] = one_line_code_spans("".join(o["data"]["text/markdown"]))
                 outs.append(o)
             c["outputs"] = outs
             images = [o["data"]["image/png"] for o in outs if "image/png" in o.get("data", {})]

@@ -88,6 +88,13 @@ def test_figure_alt_names_the_title_and_the_axes():
     assert alts[0].endswith("figure 'recovery distribution'") and "recovered titles" in alts[0]
 
 
+def test_generated_answers_stay_in_their_code_span():
+    md = "- truth: A; B\n  - answer: `The list:\n1. A\n2. B`\n  - shuffled control: `C`"
+    assert B.one_line_code_spans(md) == "- truth: A; B\n  - answer: `The list: ↵ 1. A ↵ 2. B`\n  - shuffled control: `C`"
+    assert B.one_line_code_spans("`x` then\n- `y`") == "`x` then\n- `y`"  # a break between spans stays
+    assert B.one_line_code_spans("```\ncode\n```") == "```\ncode\n```"  # fenced blocks are left alone
+
+
 def test_prepare_notebook_folds_long_parts_and_keeps_parameters(tmp_path):
     page = B.describe(_results(tmp_path), tmp_path / "results_smoke/03_sequence_recovery/03_sequence_recovery.ipynb")
     assert (page.preset, page.llm, page.seed, page.commit, page.seconds) == ("smoke", "embedded", 3, "abc1234", 95.0)
