@@ -58,7 +58,9 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 RUNNER_TAGS = ("parameters", "injected-parameters")  # papermill's cells: always shown
 
 CSS = """
-/* wide pages: the tables and figures of a run need the room */
+/* wide pages: the tables and figures of a run need the room (narrower side columns too) */
+html { --pst-sidebar-secondary: 13rem; }
+@media (min-width: 960px) { .bd-sidebar-primary { width: 17rem; max-width: 17rem; } }
 .bd-page-width { max-width: 100%; }
 .bd-main .bd-content .bd-article-container { max-width: 100%; }
 .bd-article img, div.cell_output img { max-width: 100%; height: auto; }
@@ -152,7 +154,9 @@ def describe(results: Path, nb_path: Path) -> Page:
     pm = nb.get("metadata", {}).get("papermill", {})
     seconds = done.get("seconds") or timings.get(nb_path.name) or pm.get("duration")
     preset = metrics.get("preset") or done.get("preset") or params.get("preset")
-    llm = metrics.get("llm") or params.get("llm")
+    llm = metrics.get("llm_name") or metrics.get("llm") or params.get("llm")
+    if isinstance(llm, dict):  # the LLM's description (name, dtype, size, ...)
+        llm = llm.get("name")
     if "llm" in params and not llm and preset:  # "" means the preset's LLM
         try:
             llm = load_preset(preset).get(NOTEBOOK_SECTION.get(stem, ""), {}).get("llm")

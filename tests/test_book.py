@@ -62,7 +62,7 @@ def _results(tmp_path):
     d = res / "03_sequence_recovery"
     d.mkdir(parents=True)
     (d / "03_sequence_recovery.ipynb").write_text(json.dumps(_notebook()))
-    (d / "metrics.json").write_text(json.dumps({"preset": "smoke", "llm": "embedded"}))
+    (d / "metrics.json").write_text(json.dumps({"preset": "smoke", "llm": {"name": "embedded", "hidden_size": 576}}))
     (d / "done.json").write_text(json.dumps({"seconds": 95.0, "commit": "abc1234", "preset": "smoke"}))
     unfinished = res / "04_sequence_residual"  # no metrics.json: not in the book
     unfinished.mkdir()
