@@ -597,6 +597,11 @@ def build_book(results: str | os.PathLike, out: str | os.PathLike | None = None,
     if not results.is_dir():
         raise FileNotFoundError(f"results folder {results} does not exist: run `make reproduce` first")
     out = resolve(out) if out else results / "book"
+    # the old book is replaced whole: never a folder that holds anything else (the results, say)
+    foreign = out.exists() and any(out.iterdir()) and not (out / "book.json").exists()
+    if foreign or results.resolve().is_relative_to(out.resolve()):
+        raise FileExistsError(f"{out} is not a book built by recinterp.book (no book.json) and would be replaced: "
+                              "give an empty or new output folder")
     t0 = time.time()
     work = out.parent / f".{out.name}.build"
     src, tmp = work / "src", work / "html"
@@ -629,7 +634,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     try:
         index = build_book(a.results, a.out, quiet=not a.verbose)
-    except (FileNotFoundError, ImportError, RuntimeError) as e:
+    except (FileNotFoundError, FileExistsError, ImportError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"Book built in {time.time() - t0:.0f} s: {index}\nServe it locally: "

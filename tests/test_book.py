@@ -128,6 +128,18 @@ def test_build_book_offline_with_alts(tmp_path):
     assert not (tmp_path / ".book.build").exists()
 
 
+def test_build_book_never_replaces_a_folder_that_is_not_a_book(tmp_path):
+    res = _results(tmp_path)
+    for out in (res, tmp_path):  # the results folder itself, a folder above it
+        with pytest.raises(FileExistsError, match="not a book"):
+            B.build_book(res, out)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="empty or new"):
+        B.build_book(res, tmp_path / "notes")
+    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine" and (res / "03_sequence_recovery").is_dir()
+
+
 def test_build_book_says_what_is_missing(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="make reproduce"):
