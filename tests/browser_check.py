@@ -138,6 +138,8 @@ def check_book(book: Path, shots: Path) -> dict:
                 if name == "index.html":
                     found["headline_tables"] = page.evaluate(_TABLE_JS)
                 if name in SHOTS:
+                    page.evaluate("() => document.fonts.ready")
+                    page.wait_for_timeout(500)  # the theme scrolls its sidebar to the current page after load
                     page.screenshot(path=str(shots / SHOTS[name]), full_page=True)
                     found["screenshots"].append(str(shots / SHOTS[name]))
             ctx.close()
