@@ -329,6 +329,33 @@ def _lines(text) -> int:
     return "".join(text).count("\n") + 1
 
 
+def _png(b64) -> bytes:
+    """An image/png output's bytes (notebooks store base64 text, sometimes split into lines)."""
+    return base64.b64decode(b64 if isinstance(b64, str) else "".join(b64))
+
+
+def _sections(nb: dict) -> list[str]:
+    """For each cell, the last heading above it (the section a figure belongs to)."""
+    out, section = [], ""
+    for c in nb["cells"]:
+        if c["cell_type"] == "markdown":
+            heads = re.findall(r"^#{1,4}\s+(.+)$", "".join(c["source"]), flags=re.M)
+            section = heads[-1].strip() if heads else section
+        out.append(section)
+    return out
+
+
+def _cell_figures(nb: dict) -> list[tuple[dict, list, list[str]]]:
+    """[(code cell, its image/png outputs, their alt texts)] for every code cell."""
+    namespace, sections = _namespace(nb), _sections(nb)
+    out = []
+    for c, section in zip(nb["cells"], sections):
+        if c["cell_type"] == "code":
+            images = [o["data"]["image/png"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+            out.append((c, images, figure_alts("".join(c["source"]), len(images), section, namespace)))
+    return out
+
+
 def one_line_code_spans(md: str) -> str:
     """A generated answer shown as `inline code` may hold line breaks ("1. Title\n2. Title"); in Markdown
     such a line starts a list and tears the span apart, so the book shows the breaks as " ↵ "."""
@@ -339,48 +366,36 @@ def one_line_code_spans(md: str) -> str:
 
 def prepare_notebook(nb: dict, page: Page) -> tuple[dict, dict[str, str]]:
     """The book's copy of an executed notebook, and {sha256 of each figure's bytes: its alt text}."""
-    namespace = _namespace(nb)
     nb.get("metadata", {}).pop("widgets", None)
     alts: dict[str, str] = {}
-    section = ""
-    cells = []
-    for i, c in enumerate(nb["cells"]):
-        tags = list(c.get("metadata", {}).get("tags", []))
-        if c["cell_type"] == "markdown":
-            heads = re.findall(r"^#{1,4}\s+(.+)$", "".join(c["source"]), flags=re.M)
-            section = heads[-1].strip() if heads else section
-        if c["cell_type"] == "code":
-            outs = []
-            for o in c.get("outputs", []):
-                if WIDGET_MIME in (o.get("data") or {}):  # a progress bar: its text is its first frame ("0%")
-                    continue
-                if "text/markdown" in (o.get("data") or {}):
-                    o["data"]["text/markdown"] = one_line_code_spans("".join(o["data"]["text/markdown"]))
-                outs.append(o)
-            c["outputs"] = outs
-            images = [o["data"]["image/png"] for o in outs if "image/png" in o.get("data", {})]
-            for b64, alt in zip(images, figure_alts("".join(c["source"]), len(images), section, namespace)):
-                png = base64.b64decode(b64 if isinstance(b64, str) else "".join(b64))
-                alts[hashlib.sha256(png).hexdigest()] = alt
-            if images:  # Sphinx's own alt for them (one per cell), refined per figure after the build
-                c.setdefault("metadata", {}).setdefault("mystnb", {})["image"] = {"alt": alts[hashlib.sha256(
-                    base64.b64decode(images[0] if isinstance(images[0], str) else "".join(images[0]))).hexdigest()]}
-            runner = any(t in tags for t in RUNNER_TAGS)
-            if not runner and _lines(c["source"]) > CODE_LINES_SHOWN:
-                tags.append("hide-input")
-            text_only = outs and all(o["output_type"] == "stream" or set(o.get("data", {})) <= {"text/plain"}
-                                     for o in outs)
-            if text_only and sum(_lines(o.get("text", o.get("data", {}).get("text/plain", ""))) for o in outs) \
-                    > OUTPUT_LINES_SHOWN:
-                tags.append("hide-output")
-            c.setdefault("metadata", {})["tags"] = tags
-        if i == 0 and c["cell_type"] == "markdown" and re.match(r"#\s", "".join(c["source"])):
-            title, _, rest = "".join(c["source"]).partition("\n")  # the run card right under the title
-            c["source"] = f"{title}\n\n{run_card(page)}\n{rest}"
-        elif i == 0:
-            cells.append({"cell_type": "markdown", "id": "recinterp-run-card", "metadata": {}, "source": run_card(page)})
-        cells.append(c)
-    nb["cells"] = cells
+    for c, images, cell_alts in _cell_figures(nb):
+        for b64, alt in zip(images, cell_alts):
+            alts[hashlib.sha256(_png(b64)).hexdigest()] = alt
+        if images:  # Sphinx's own alt (one per cell); set_alts gives each figure its own after the build
+            c.setdefault("metadata", {}).setdefault("mystnb", {})["image"] = {"alt": cell_alts[0]}
+        outs = []
+        for o in c.get("outputs", []):
+            data = o.get("data") or {}
+            if WIDGET_MIME in data:  # a progress bar: its text is its first frame ("0%")
+                continue
+            if "text/markdown" in data:
+                data["text/markdown"] = one_line_code_spans("".join(data["text/markdown"]))
+            outs.append(o)
+        c["outputs"] = outs
+        tags = c.setdefault("metadata", {}).setdefault("tags", [])
+        if not any(t in tags for t in RUNNER_TAGS) and _lines(c["source"]) > CODE_LINES_SHOWN:
+            tags.append("hide-input")
+        text_only = outs and all(o["output_type"] == "stream" or set(o.get("data", {})) <= {"text/plain"} for o in outs)
+        if text_only and sum(_lines(o.get("text", o.get("data", {}).get("text/plain", ""))) for o in outs) \
+                > OUTPUT_LINES_SHOWN:
+            tags.append("hide-output")
+    first = nb["cells"][0] if nb["cells"] else {"cell_type": "code"}
+    if first["cell_type"] == "markdown" and re.match(r"#\s", "".join(first["source"])):
+        title, _, rest = "".join(first["source"]).partition("\n")  # the run card right under the title
+        first["source"] = f"{title}\n\n{run_card(page)}\n{rest}"
+    else:
+        nb["cells"].insert(0, {"cell_type": "markdown", "id": "recinterp-run-card", "metadata": {},
+                               "source": run_card(page)})
     return nb, alts
 
 
@@ -394,17 +409,9 @@ def figures_of_run(results: Path, src: Path) -> list[tuple[str, str, str]]:
     names = list(m.get("figures", {}))
     if not names or not nb_path.exists():
         return []
-    nb = json.loads(nb_path.read_text())
-    embedded, section, sections = [], "", []
-    namespace = _namespace(nb)
-    for c in nb["cells"]:
-        if c["cell_type"] == "markdown":
-            heads = re.findall(r"^#{1,4}\s+(.+)$", "".join(c["source"]), flags=re.M)
-            section = heads[-1].strip() if heads else section
-            continue
-        imgs = [o["data"]["image/png"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-        embedded += imgs
-        sections += list(zip(figure_alts("".join(c["source"]), len(imgs), section, namespace), imgs))
+    # notebook 06's own outputs, in order: one figure per save(), each with its alt text
+    shown = [(b64, alt) for _, images, cell_alts in _cell_figures(json.loads(nb_path.read_text()))
+             for b64, alt in zip(images, cell_alts)]
     done = folder / "done.json"
     window = None
     if done.exists():
@@ -414,13 +421,13 @@ def figures_of_run(results: Path, src: Path) -> list[tuple[str, str, str]]:
     out = []
     for k, name in enumerate(names):
         png = next((Path(p) for p in m["figures"][name] if str(p).endswith(".png")), None)
-        alt = sections[k][0] if len(sections) == len(names) else name.replace("_", " ")
+        matched = len(shown) == len(names)
+        alt = shown[k][1] if matched else name.replace("_", " ")
         target = src / "figures" / f"{name}.png"
         if png and png.exists() and (window is None or window[0] <= png.stat().st_mtime <= window[1]):
             shutil.copyfile(png, target)
-        elif len(embedded) == len(names):
-            b64 = embedded[k]
-            target.write_bytes(base64.b64decode(b64 if isinstance(b64, str) else "".join(b64)))
+        elif matched:
+            target.write_bytes(_png(shown[k][0]))
         else:
             continue
         out.append((f"figures/{name}.png", name, alt))
