@@ -444,18 +444,18 @@ def readme_commands() -> str:
     return COMMANDS
 
 
-def headline_markdown(results: Path) -> tuple[str, list[dict]]:
+def headline_markdown(results: Path) -> str:
     """The readings ``python -m recinterp.report RESULTS --markdown`` prints (headline, contrast route,
-    encoder comparison) as Markdown, and the headline rows; ("", []) before notebooks 03-05 ran."""
+    encoder comparison) as Markdown, with how many headline readings clear; "" before notebooks 03-05 ran."""
     readings = (report.headline(report.load_runs(results), roles=("main", "contrast", "comparison"))
                 + report.instantiation_headline(results))
     rows = [h for h in readings if h["role"] == "main"]
     if not readings:
-        return "", []
+        return ""
     verdict = (f"\n\n**{sum(h['clears'] for h in rows)} of {len(rows)} headline readings** (role `main`) clear their "
                f"controls ({' and '.join(report.MUST_CLEAR)}; task 3's fidelity: shuffled): the paired 95% CI of "
                "model − control lies above 0.")
-    return report.markdown_headline(readings) + verdict, rows
+    return report.markdown_headline(readings) + verdict
 
 
 def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, str]]) -> str:
@@ -465,9 +465,11 @@ def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, st
     commits = sorted({p.commit for p in pages if p.commit})
     total = sum(float(p.seconds) for p in pages if p.seconds is not None)
     title = "recinterp: can a frozen LLM read a recommender's hidden states?"
+    root = repo_root()
+    shown = results.relative_to(root) if results.is_relative_to(root) else results  # results/cpu, as typed
     # no right-hand contents column on the landing page: the headline table needs the width
     md = ["---", "html_theme.sidebar_secondary.remove: true", "---", "", f"# {title}", "", QUESTION, "",
-          f"This book shows one run of the notebooks, as papermill executed them in `{results.name}/`: "
+          f"This book shows one run of the notebooks, as papermill executed them in `{shown}/`: "
           f"preset **{', '.join(presets) or '?'}**, LLM **{', '.join(llms) or 'none'}**, seed **{', '.join(seeds) or '?'}**, "
           f"commit {', '.join(f'`{c}`' for c in commits) or 'not recorded'}; the {len(pages)} notebooks ran in "
           f"**{_duration(total)}** in all.", ""]
@@ -477,11 +479,11 @@ def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, st
                "`results/cpu` (`make reproduce`, then `make book`) to read the results.", "```", ""]
     md += ["## Run it yourself", "", "```bash", readme_commands(), "make book        # this book, from results/cpu",
            "```", ""]
-    table, rows = headline_markdown(results)
+    table = headline_markdown(results)
     md += ["## Headline readings", ""]
     if table:
         md += ["Generated from this run's metrics.json files by `recinterp.report`, as "
-               f"`python -m recinterp.report {results.name} --markdown` prints them. A reading counts as signal only "
+               f"`python -m recinterp.report {shown} --markdown` prints them. A reading counts as signal only "
                "where the paired 95% interval against its control excludes 0; `n` is the number of test cases.",
                "", "How to read a row: `model [95% CI]` is the LLM's reading (mean over the `n` cases, bootstrap "
                "interval); each control column gives the control's own value, then (model − control) with the paired "
