@@ -463,6 +463,8 @@ def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, st
     llms = sorted({llm_label(p.llm) for p in pages if p.llm})
     seeds = sorted({str(p.seed) for p in pages if p.seed is not None})
     commits = sorted({p.commit for p in pages if p.commit})
+    missing = [p.stem[:2] for p in pages if not p.commit]
+    unrecorded = f" (not recorded for {', '.join(missing)})" if commits and missing else ""
     total = sum(float(p.seconds) for p in pages if p.seconds is not None)
     title = "recinterp: can a frozen LLM read a recommender's hidden states?"
     root = repo_root()
@@ -471,7 +473,7 @@ def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, st
     md = ["---", "html_theme.sidebar_secondary.remove: true", "---", "", f"# {title}", "", QUESTION, "",
           f"This book shows one run of the notebooks, as papermill executed them in `{shown}/`: "
           f"preset **{', '.join(presets) or '?'}**, LLM **{', '.join(llms) or 'none'}**, seed **{', '.join(seeds) or '?'}**, "
-          f"commit {', '.join(f'`{c}`' for c in commits) or 'not recorded'}; the {len(pages)} notebooks ran in "
+          f"commit {', '.join(f'`{c}`' for c in commits) or 'not recorded'}{unrecorded}; the {len(pages)} notebooks ran in "
           f"**{_duration(total)}** in all.", ""]
     if "smoke" in presets:
         md += ["```{warning}", "SMOKE RUN — not a result. The smoke preset runs every notebook with a few steps and a "
