@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,19 @@ def upstream_fingerprint(nb_path: Path, results: Path) -> str:
     return ""
 
 
+def source_commit() -> str | None:
+    """The checkout's commit (short hash, "+dirty" when tracked files differ from it); None outside git."""
+    try:
+        git = dict(cwd=repo_root(), capture_output=True, text=True, timeout=10)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **git)
+        if head.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **git).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False, log=print,
                  extra_params: dict | None = None) -> dict:
     import papermill as pm
@@ -99,13 +113,14 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
               "checkpoint_dir": str(results / "checkpoints")}
     params = {k: v for k, v in {**values, **extra_params}.items() if k in declared}
     log(f"[run ] {nb_path.name} -> {out_dir}  (preset={preset})")
-    t0 = time.time()
+    t0, commit = time.time(), source_commit()  # the code that runs, for the book's page headers
     out_dir.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(nb_path), str(out_dir / nb_path.name), parameters=params, kernel_name="python3",
                         cwd=str(repo_root()), progress_bar=False, log_output=False)
     if not (out_dir / "metrics.json").exists():
         raise RuntimeError(f"{nb_path.name} finished without writing {out_dir / 'metrics.json'}")
-    info = {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "notebook": nb_path.name, "preset": preset}
+    info = {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "notebook": nb_path.name, "preset": preset,
+            "commit": commit}
     write_json_atomic(stamp, info)
     log(f"[done] {nb_path.name} in {info['seconds']:.0f} s")
     return info

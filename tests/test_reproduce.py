@@ -47,3 +47,18 @@ def test_one_map_from_notebooks_to_preset_sections():
     assert stems == list(NOTEBOOKS.values())  # every numbered notebook, in order, and nothing else
     assert [section_of(s + ".ipynb") for s in stems] == list(NOTEBOOKS)
     assert set(NOTEBOOKS) == set(load_preset("smoke")) and section_of("99_extra.ipynb") is None
+
+
+def test_source_commit_names_the_checkout(tmp_path, monkeypatch):
+    """done.json records the commit a notebook ran at (the book's page headers show it)."""
+    import subprocess
+    from pathlib import Path
+
+    from recinterp.reproduce import source_commit
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(__file__).parent).stdout.strip()
+    commit = source_commit()
+    assert commit and commit.split("+")[0] == head and commit in (head, head + "+dirty")
+    monkeypatch.setattr("recinterp.reproduce.repo_root", lambda: tmp_path)  # not a git checkout
+    assert source_commit() is None
