@@ -37,12 +37,12 @@ import numpy as np
 
 from recinterp.config import NOTEBOOKS, write_text_atomic
 from recinterp.metrics import paired_bootstrap_diff
+from recinterp.tasks import get_task
 
 ROLES = ("main", "contrast", "comparison", "variant", "ablation", "item")
 CONTROLS = ("shuffled", "zero", "popularity")  # what a reading is compared with
 MUST_CLEAR = ("shuffled", "zero")  # a headline reading is signal only above both
 PROBE_METRICS = ("Hit@1", "Hit@5", "MRR")
-GENERATION_METRIC = {"recovery": "found", "residual": "hit", "item": "hit"}  # per case: titles found / named
 TASK_NOTEBOOKS = ("recovery", "residual")  # the sections whose metrics.json has this layout
 
 
@@ -71,7 +71,7 @@ class TrainBlock(TypedDict):
 
 
 class GenCondition(TypedDict, total=False):
-    mean: Summary  # of GENERATION_METRIC[task] per case
+    mean: Summary  # of the task's generation_metric per case
     exact: Summary  # one title: the answer is the title
     hist: list[float]  # several titles: share of cases with k = 0.. titles found
 
@@ -137,7 +137,7 @@ def generation_block(g: dict | None, task: str) -> GenBlock | None:
     """From ``tasks.evaluate.generation_eval``'s result."""
     if g is None:
         return None
-    metric = GENERATION_METRIC[task]
+    metric = get_task(task).generation_metric
     conds = {}
     for c, r in g.items():  # the model, its controls, and any further condition a caller added
         if isinstance(r, dict) and ("found" in r or "hit" in r):
@@ -216,7 +216,7 @@ def before_after(before: dict, after: dict, seed: int = 0) -> dict:
                          f"{splits[0]!r} vs {splits[1]!r}")
     pairs = {}
     if before.get("generation") and after.get("generation"):
-        pairs[f"generation {GENERATION_METRIC[before['task']]}"] = (before["generation"]["model"]["per_case"], after["generation"]["model"]["per_case"])
+        pairs[f"generation {get_task(before['task']).generation_metric}"] = (before["generation"]["model"]["per_case"], after["generation"]["model"]["per_case"])
     for s in [s for s in before["ranking"] if s in after["ranking"]]:
         pairs[f"probe Hit@1 ({s})"] = (before["ranking"][s]["model"]["per_case"]["Hit@1"],
                                        after["ranking"][s]["model"]["per_case"]["Hit@1"])
