@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import run_notebook
-from recinterp.plan import resolve_preset
+from recinterp.plan import resolve_preset, route_roles, variant_name
 
 pytestmark = pytest.mark.notebook
 
@@ -37,12 +37,12 @@ def test_notebook_04_smoke(smoke_results):
     cfg = resolve_preset("smoke", "residual")
     assert m["preset"] == "smoke" and m["task"] == "residual"
     assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}
-    variants = {f"{v['input']}_{'item' if v.get('init') == 'item' else 'scratch'}" for v in cfg["ablation"]["variants"]}
+    variants = {variant_name(v) for v in cfg["ablation"]["variants"]}
     best = m["best_variant"]["name"]
     assert best in variants
     n = cfg["eval"]["n_cases"]
     # the paper's table: every encoder and both routes, with generation + probe + controls
-    role_e2e, role_aligned = ("main", "contrast") if cfg["headline_route"] == "end_to_end" else ("contrast", "main")
+    role_e2e, role_aligned = route_roles(cfg)["end_to_end"], route_roles(cfg)["aligned"]
     pairs = {(d, e) for d in cfg["datasets"] for e in cfg["encoders"]}
     e2e_encoders = cfg.get("end_to_end_encoders") or cfg["encoders"]
     e2e = [r for r in R.select(m["runs"], route=best, task="residual") if r["role"] != "ablation"]

@@ -51,7 +51,7 @@ def main(argv=None) -> dict:
     result = run_task(a.task, load_checkpoint(resolve(a.checkpoint_dir), ds.name, a.encoder), ds,
                       llm, out_dir=resolve(a.out), input=a.input, adapter=adapter, train=train,
                       init_adapter=a.init_adapter, seed=a.seed)
-    print(json.dumps({k: v for k, v in result.items() if k != "train"}, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("train", "cases")}, indent=1))
     return result
 
 

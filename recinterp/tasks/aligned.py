@@ -38,7 +38,7 @@ from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
 from recinterp.tasks.evaluate import EvalConfig, evaluate_task
 from recinterp.tasks.item import held_out_split
-from recinterp.tasks.run import build_cases, run_task, subsample
+from recinterp.tasks.run import build_cases, evaluated_cases, run_task
 
 ALIGNER, ADAPTER = "aligner", "adapter"
 
@@ -190,10 +190,9 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
 
     interp = Interpreter(llm, adapter)
     pop = Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()  # as run_task counts it
-    result["eval"] = {}
+    result["eval"], result["cases"] = {}, {}
     for sp in t.eval_splits(ecfg.split):
-        cases = build_cases(task, enc, ds, sp, input, "last", out / "cases" / sp, seed=seed)
-        cases = subsample(cases, ecfg.n_cases, seed)
+        cases = result["cases"][sp] = evaluated_cases(task, enc, ds, sp, input, "last", out, ecfg.n_cases, seed)
         res = evaluate_task(interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
                             seed=seed, **ecfg.evaluate_kwargs())
         res["adapter_side"] = adapter_side(adapter, cases, table, llm, titles, fit)

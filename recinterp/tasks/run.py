@@ -44,6 +44,14 @@ def build_cases(task: str, enc, ds, split: str, input: str | None = None, positi
     return cached(cache_dir, lambda: t.build(enc, ds, split, input, positions, seed, held_out_items))
 
 
+def evaluated_cases(task: str, enc, ds, split: str, input: str, positions: str, out_dir: str | os.PathLike,
+                    n_cases: int | None, seed: int = 0) -> Cases:
+    """The cases a run in ``out_dir`` evaluates on ``split``: cached under ``out_dir/cases/<split>``, a seeded
+    subsample of ``n_cases``.  ``run_task`` and ``run_aligned`` return them as ``result["cases"][split]``."""
+    return subsample(build_cases(task, enc, ds, split, input, positions, Path(out_dir) / "cases" / split, seed=seed),
+                     n_cases, seed)
+
+
 def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str | None = None,
              adapter: dict | None = None, train: dict | None = None, eval: dict | None = None,
              max_train_cases: int | None = None, init_adapter: str | os.PathLike | None = None,
@@ -82,10 +90,9 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
         ro = probes.fit_readout(tr_cases, ds.n_items, seed=seed, **readout)
     ecfg = EvalConfig.from_dict(eval)
     kw = ecfg.evaluate_kwargs()
-    result["eval"] = {}
+    result["eval"], result["cases"] = {}, {}
     for sp in t.eval_splits(ecfg.split):
-        cases = build_cases(task, enc, ds, sp, input, positions, out / "cases" / sp, seed=seed)
-        cases = subsample(cases, ecfg.n_cases, seed)
+        cases = result["cases"][sp] = evaluated_cases(task, enc, ds, sp, input, positions, out, ecfg.n_cases, seed)
         result["eval"][sp] = evaluate_task(interp, cases, titles, popularity=pop,
                                            item_embeddings=enc.item_embeddings.weight, readout=ro, seed=seed, **kw)
     return result
