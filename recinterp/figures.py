@@ -174,7 +174,7 @@ def plot_residual_generation(table):
 
     dss = list(dict.fromkeys(table.dataset))
     fig, axes = plt.subplots(1, len(dss), figsize=(4.8 * len(dss), 3.4), squeeze=False)
-    order = [e for e in ("gru4rec", "caser", "sasrec") if e in set(table.encoder)]
+    order = list(dict.fromkeys(table.encoder))  # the preset's encoder order (the runs'), every encoder it ran
     for ax, ds in zip(axes[0], dss):
         p = table[table.dataset == ds]
         _bars_with_ci(ax, p, "encoder", "condition", order=order or None)
