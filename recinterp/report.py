@@ -37,6 +37,7 @@ import numpy as np
 
 from recinterp.config import NOTEBOOKS, write_text_atomic
 from recinterp.metrics import paired_bootstrap_diff
+from recinterp.models import encoder_label
 from recinterp.tasks import get_task
 
 ROLES = ("main", "contrast", "comparison", "variant", "ablation", "item")
@@ -477,9 +478,6 @@ def headline(runs: list[RunBlock], roles=("main",)) -> list[dict]:
     return out
 
 
-FIDELITY_SOURCES = {"sasrec": "SASRec's top-1", "random": "a random item"}
-
-
 def instantiation_headline(results_dir: str | os.PathLike) -> list[dict]:
     """Task 3 (notebook 05's metrics.json): per dataset, the route fidelity of its headline route (the true
     title of a real appended item named) against the shuffled control (another history's item), and the
@@ -493,7 +491,8 @@ def instantiation_headline(results_dir: str | os.PathLike) -> list[dict]:
         route = blk.get("headline_route") or next(iter(blk.get("routes", {})), None)
         srcs = blk.get("routes", {}).get(route, {}).get("sources", {}) if route else {}
         novelty = {s: v["novelty"] for s, v in srcs.items() if v.get("novelty")}
-        for s, label in FIDELITY_SOURCES.items():
+        enc = m.get("encoder", "")  # the real-item source is the encoder's own top-1 (instantiation.sources)
+        for s, label in ((enc, f"{encoder_label(enc)}'s top-1"), ("random", "a random item")):
             f = (srcs.get(s) or {}).get("fidelity")
             if not f:
                 continue

@@ -48,8 +48,13 @@ def build_encoder(name: str, n_items: int, **cfg) -> SeqEncoder:
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: E402  (needs ENCODERS)
 
 __all__ = [
-    "ENCODERS", "register_encoder", "build_encoder", "SeqEncoder", "EncoderConfig",
+    "ENCODERS", "register_encoder", "build_encoder", "encoder_label", "SeqEncoder", "EncoderConfig",
     "SASRec", "SASRecConfig", "GRU4Rec", "GRU4RecConfig", "Caser", "CaserConfig",
     "DreamRec", "DreamRecConfig", "fit_embedding_bridge", "apply_bridge", "bridge_r2",
     "save_checkpoint", "load_checkpoint",
 ]
+
+
+def encoder_label(name: str) -> str:
+    """How prose names a registered encoder ("SASRec" for "sasrec"); the name itself when it has no label."""
+    return getattr(ENCODERS.get(name, (None,))[0], "label", "") or name
