@@ -18,7 +18,7 @@ import torch
 
 from recinterp import probes
 from recinterp.adapter import build_adapter, init_from, load_adapter
-from recinterp.cases import Cases, cached, get_split, get_task
+from recinterp.cases import Cases, cached, get_task
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
 from recinterp.tasks.evaluate import EvalConfig, evaluate_task
