@@ -13,6 +13,7 @@ from pathlib import Path
 
 from recinterp import report
 from recinterp.config import NOTEBOOKS
+from recinterp.metrics import ci_values
 
 
 
@@ -54,13 +55,6 @@ def save_figure(fig, name: str, figures_dir: str | os.PathLike, preset: str) -> 
 # ---------------------------------------------------------------------------------------
 # Tables (long DataFrames) from each notebook's metrics, then one plot function per figure
 # ---------------------------------------------------------------------------------------
-def _ci(d):
-    """(mean, lo, hi) of a {mean, lo, hi} summary, or NaNs."""
-    if not isinstance(d, dict) or "mean" not in d:
-        return float("nan"), float("nan"), float("nan")
-    return float(d["mean"]), float(d.get("lo", d["mean"])), float(d.get("hi", d["mean"]))
-
-
 def recommender_table(m02: dict):
     import pandas as pd
 
@@ -192,11 +186,11 @@ def instantiation_tables(m05: dict):
     nov, judged = [], []
     for ds, d in m05["datasets"].items():
         for src, s in d["sources"].items():
-            mean, lo, hi = _ci(s["novelty"])
+            mean, lo, hi = ci_values(s["novelty"])
             nov.append({"dataset": ds, "source": src, "measure": "not in catalogue", "mean": mean, "lo": lo, "hi": hi,
                         "n": s["novelty"].get("n")})
             if s.get("fidelity"):
-                mean, lo, hi = _ci(s["fidelity"]["hit"])
+                mean, lo, hi = ci_values(s["fidelity"]["hit"])
                 nov.append({"dataset": ds, "source": src, "measure": "true title named", "mean": mean, "lo": lo,
                             "hi": hi, "n": s["fidelity"]["hit"].get("n")})
         for pair, res in d.get("judged", {}).items():

@@ -33,7 +33,7 @@ from .controls import paired_diff
 from .data import load_dataset
 from .interpreter import Interpreter
 from .judges import judge_pairs
-from .metrics import ranks_from_scores, summarize
+from .metrics import format_ci, ranks_from_scores, summarize
 from .models import SeqEncoder, load_checkpoint
 from .novelty import CatalogueMatcher, genre_overlap, match_catalogue, novel_flags
 from .prompts import TITLE_SEP
@@ -396,13 +396,9 @@ class Instantiation:
         return self.judged
 
     def judged_rows(self) -> dict:
-        def ab(res):
-            d = res["a_minus_b"]
-            return f"{d['mean']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]" if d["n"] else ""
-
         return {f"{self.name}: A={a} vs B={b}": {
             "n": res["n_cases"], "A wins": res["rates"]["A"]["mean"], "tie": res["rates"]["tie"]["mean"],
-            "B wins": res["rates"]["B"]["mean"], "no answer": res["rates"]["none"]["mean"], "A−B [95% CI]": ab(res),
+            "B wins": res["rates"]["B"]["mean"], "no answer": res["rates"]["none"]["mean"], "A−B [95% CI]": format_ci(res["a_minus_b"], 2, signed=True) if res["a_minus_b"]["n"] else "",
             "first-shown share": res["position_bias"]["share_first"]["mean"] if res["position_bias"]["n_letter_answers"] else None,
             "proxy agreement": res["proxy_agreement"]["mean"] if res["proxy_agreement"] else None}
             for (a, b), res in self.judged.items()}

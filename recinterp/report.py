@@ -36,7 +36,7 @@ from typing import Literal, TypedDict
 import numpy as np
 
 from recinterp.config import NOTEBOOKS, write_text_atomic
-from recinterp.metrics import paired_bootstrap_diff
+from recinterp.metrics import format_ci, paired_bootstrap_diff
 from recinterp.models import encoder_label
 from recinterp.tasks import get_task
 
@@ -315,21 +315,14 @@ def curve_rows(runs: list[RunBlock], window: int = 10):
     return df
 
 
-def ci(s: dict, digits: int = 3) -> str:
-    """'0.123 [0.100, 0.150]' from a {mean, lo, hi} summary ("" when there is none)."""
-    if not isinstance(s, dict) or "mean" not in s or s["mean"] != s["mean"]:
-        return ""
-    return f"{s['mean']:.{digits}f} [{s['lo']:.{digits}f}, {s['hi']:.{digits}f}]"
-
-
 def ci_table(long, index: list[str], digits: int = 3):
     """A long table (``*_rows``) as the notebooks show it: "mean [lo, hi]" per measure, model - this."""
     import pandas as pd
 
     if not len(long):
         return pd.DataFrame()
-    df = long.assign(value=[ci({"mean": a, "lo": b, "hi": c}, digits) for a, b, c in zip(long["mean"], long.lo, long.hi)],
-                     diff_ci=[ci({"mean": a, "lo": b, "hi": c}, digits)
+    df = long.assign(value=[format_ci({"mean": a, "lo": b, "hi": c}, digits) for a, b, c in zip(long["mean"], long.lo, long.hi)],
+                     diff_ci=[format_ci({"mean": a, "lo": b, "hi": c}, digits)
                               for a, b, c in zip(long["diff"], long.diff_lo, long.diff_hi)])
     keys = [*index, "condition"]
     wide = df.pivot_table(index=keys, columns="measure", values="value", aggfunc="first", sort=False)
@@ -514,10 +507,10 @@ def headline_table(runs: list[RunBlock], roles=("main",)):
     rows = []
     for h in headline(runs, roles):
         row = {k: h[k] for k in ("task", "dataset", "encoder", "route", "role", "reading", "n")}
-        row["model"] = ci(h["model"])
+        row["model"] = format_ci(h["model"])
         for c, v in h["vs"].items():
             row[f"{c}"] = "" if v["value"] is None else f"{v['value']:.3f}"
-            row[f"model − {c}"] = ci(v)
+            row[f"model − {c}"] = format_ci(v)
         row["clears shuffled and zero"] = h["clears"]
         rows.append(row)
     return pd.DataFrame(rows)
@@ -527,11 +520,11 @@ def format_headline(rows: list[dict]) -> str:
     lines = []
     for h in rows:
         lines.append(f"{h['task']} / {h['dataset']} / {h['encoder']} / {h['route']}: {h['reading']} = "
-                     f"{ci(h['model'])} (n={h['n']})  -> {'CLEARS' if h['clears'] else 'does NOT clear'} "
+                     f"{format_ci(h['model'])} (n={h['n']})  -> {'CLEARS' if h['clears'] else 'does NOT clear'} "
                      f"{' and '.join(h.get('must_clear', MUST_CLEAR))}")
         for c, v in h["vs"].items():
             lines.append(f"    vs {c:10s} {v['value'] if v['value'] is not None else float('nan'):.3f}   "
-                         f"model - {c}: {v['mean']:+.3f} [{v['lo']:+.3f}, {v['hi']:+.3f}]  "
+                         f"model - {c}: {format_ci(v, signed=True)}  "
                          f"{('CI above 0' if v['above_0'] else 'CI below 0') if v['excludes_0'] else 'CI includes 0'}")
     return "\n".join(lines)
 
@@ -540,7 +533,7 @@ def _cell(v: dict | None) -> str:
     if not v:
         return ""
     val = "" if v.get("value") is None else f"{v['value']:.3f} "
-    return f"{val}({v['mean']:+.3f} [{v['lo']:+.3f}, {v['hi']:+.3f}])"
+    return f"{val}({format_ci(v, signed=True)})"
 
 
 def markdown_headline(rows: list[dict]) -> str:
@@ -552,13 +545,13 @@ def markdown_headline(rows: list[dict]) -> str:
     for h in rows:
         clears = ("yes" if h["clears"] else "**no**") + f" ({' + '.join(h['must_clear'])})"
         lines.append("| " + " | ".join([h["task"], h["dataset"], h["encoder"], str(h["route"]), h["role"], h["reading"],
-                                        str(h["n"]), ci(h["model"]), _cell(h["vs"].get("shuffled")),
+                                        str(h["n"]), format_ci(h["model"]), _cell(h["vs"].get("shuffled")),
                                         _cell(h["vs"].get("zero")), _cell(h["vs"].get("popularity")),
                                         h.get("adapter_side", ""), clears]) + " |")
     novelty = {(h["dataset"], h["route"]): h["novelty"] for h in rows if h.get("novelty")}  # one per dataset and route
     for (d, route), n in novelty.items():
         lines.append(f"\nTask 3, {d}, {route} route, share of named items not in the catalogue: "
-                     + "; ".join(f"{s} {ci(v)} (n={v['n']})" for s, v in n.items()) + ".")
+                     + "; ".join(f"{s} {format_ci(v)} (n={v['n']})" for s, v in n.items()) + ".")
     return "\n".join(lines)
 
 
