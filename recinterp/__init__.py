@@ -27,7 +27,7 @@ Where each idea of the papers lives, in import order (the README's Layout has on
 - ``recinterp.instantiation``  ideal-item instantiation (task 3) and its measurements
 - ``recinterp.judges``         the pairwise judging protocol and a local LLM judge
 - ``recinterp.openai_judge``   an OpenAI-compatible judge
-- ``recinterp.report``         the layout of tasks 1-2's metrics.json; the headline check
+- ``recinterp.report``         the layout of tasks 1-2's metrics.json (``.tables``: its tables; ``.cli``: the headline check)
 - ``recinterp.grid``           the grid runner: a task over datasets x encoders x routes (notebooks 03, 04)
 - ``recinterp.figures``        the paper's figures from every notebook's metrics.json
 - ``recinterp.reproduce``      runs the numbered notebooks with papermill (``make reproduce``)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from recinterp import report
+from recinterp.report import tables
 from recinterp.config import NOTEBOOKS
 from recinterp.metrics import ci_values
 
@@ -111,7 +112,7 @@ def recovery_hist_table(runs: list):
     """Long table of the recovery distribution (dataset, condition, k, share): the main adapter on
     the first encoder of each dataset (the paper's figure)."""
     main = report.select(runs, task="recovery", role="main")
-    return report.histogram_rows([r for r in main if r["encoder"] == main[0]["encoder"]] if main else [])
+    return tables.histogram_rows([r for r in main if r["encoder"] == main[0]["encoder"]] if main else [])
 
 
 def plot_recovery_hist(table):
@@ -136,7 +137,7 @@ def headline_runs(runs: list, task: str) -> list:
 def probe_table(runs: list, task: str):
     """Long table of the headline route's likelihood probes (every encoder) against their soft-token controls:
     dataset, encoder, sampler, condition, measure, mean, lo, hi, n."""
-    t = report.probe_rows(headline_runs(runs, task))
+    t = tables.probe_rows(headline_runs(runs, task))
     return t[t.condition.isin(["model", "shuffled", "zero"])].reset_index(drop=True) if len(t) else t
 
 
@@ -159,7 +160,7 @@ def plot_probe(table, metric: str = "Hit@1", by: str = "encoder", title: str = "
 
 def residual_generation_table(runs: list):
     """Long table of the headline route's residual hit rate per encoder (dataset, encoder, condition, mean, lo, hi, n)."""
-    t = report.generation_rows(headline_runs(runs, "residual"))
+    t = tables.generation_rows(headline_runs(runs, "residual"))
     return t[t.measure == "hit"].reset_index(drop=True) if len(t) else t
 
 

@@ -3,7 +3,7 @@
     grid = Grid.load("recovery", "smoke", output_dir="results/smoke/03_sequence_recovery",
                      checkpoint_dir="results/smoke/checkpoints")
     runs = grid.recovery()                       # every end-to-end adapter, then the aligned route
-    R.ci_table(R.probe_rows(grid.blocks(runs)), ["dataset", "encoder", "route", "sampler"])
+    tables.ci_table(tables.probe_rows(blocks(runs)), ["dataset", "encoder", "route", "sampler"])
     runs[0].cases.answers                        # the evaluated cases, as the evaluation read them
 
 Each run goes through ``recinterp.tasks.run_task`` (end to end) or ``run_aligned`` (token space)

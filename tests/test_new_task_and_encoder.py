@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from recinterp import figures, report
+from recinterp.report import tables
 from recinterp import prompts as P
 from recinterp.cases import TASKS, Cases, Task, get_split, hidden_states, register_task
 from recinterp.data.types import Catalogue, RecDataset, Split
@@ -134,5 +135,5 @@ def test_a_registered_encoder_appears_in_the_task_2_table_and_figure(world, tmp_
     assert list(dict.fromkeys(table.encoder)) == order and set(table.condition) >= {"model", "shuffled", "zero"}
     fig = figures.plot_residual_generation(table)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == order
-    per_encoder = report.headline_table(runs, roles=("main", "comparison"))
+    per_encoder = tables.headline_table(runs, roles=("main", "comparison"))
     assert set(per_encoder.encoder) == set(order)
