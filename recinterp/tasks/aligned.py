@@ -35,10 +35,9 @@ from recinterp.adapter import Adapter, load_adapter
 from recinterp.cases import Cases, get_task
 from recinterp.config import from_options, write_json_atomic
 from recinterp.interpreter import Interpreter
-from recinterp.models.train import Popularity
 from recinterp.tasks.evaluate import EvalConfig, evaluate_task
 from recinterp.tasks.item import held_out_split
-from recinterp.tasks.run import build_cases, evaluated_cases, run_task
+from recinterp.tasks.run import build_cases, evaluated_cases, popularity_counts, run_task
 
 ALIGNER, ADAPTER = "aligner", "adapter"
 
@@ -189,7 +188,7 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
         return result
 
     interp = Interpreter(llm, adapter)
-    pop = Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()  # as run_task counts it
+    pop = popularity_counts(ds)  # as run_task counts it
     result["eval"], result["cases"] = {}, {}
     for sp in t.eval_splits(ecfg.split):
         cases = result["cases"][sp] = evaluated_cases(task, enc, ds, sp, input, "last", out, ecfg.n_cases, seed)

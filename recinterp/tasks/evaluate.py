@@ -1,6 +1,6 @@
 """Evaluation of a trained adapter on one task, always beside its controls.
 
-    res = evaluate_residual(interp, test_cases, titles, popularity=pop, item_embeddings=E, readout=ro)
+    res = evaluate_task(interp, test_cases, titles, popularity=pop, item_embeddings=E, readout=ro)
     write_json_atomic(out / "metrics.json", res)   # per-case arrays are numpy: the writer converts them
 
 Two families of measures, each with the number of cases and bootstrap 95% CIs:
@@ -153,5 +153,3 @@ def evaluate_task(interp, cases, titles, **kw) -> dict:
         kw.setdefault(k, v)
     return evaluate(interp, cases, titles, **kw)
 
-
-evaluate_item = evaluate_recovery = evaluate_residual = evaluate_task  # the names the tasks had

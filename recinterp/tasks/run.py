@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from recinterp import probes
@@ -42,6 +43,11 @@ def build_cases(task: str, enc, ds, split: str, input: str | None = None, positi
     t = get_task(task)
     input = input or t.inputs[0]
     return cached(cache_dir, lambda: t.build(enc, ds, split, input, positions, seed, held_out_items))
+
+
+def popularity_counts(ds) -> np.ndarray:
+    """(n_items,) training counts (history + next items): the popularity control and sampler of every evaluation."""
+    return Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()
 
 
 def evaluated_cases(task: str, enc, ds, split: str, input: str, positions: str, out_dir: str | os.PathLike,
@@ -84,7 +90,7 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     if not eval:
         return result
 
-    pop = Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()  # history + next items
+    pop = popularity_counts(ds)
     ro = None
     if readout is not None and t.readout_reference:
         ro = probes.fit_readout(tr_cases, ds.n_items, seed=seed, **readout)
