@@ -228,7 +228,9 @@ def readout_inputs(cases: Cases) -> torch.Tensor:
     return get_task(cases.task).readout_inputs(cases)
 
 
-def fit_readout(train: Cases, n_items: int, seed: int = 0, **kw) -> LinearReadout:
+def reference_readout(train: Cases, n_items: int, seed: int = 0, **kw) -> LinearReadout:
+    """The encoder-space reference of the probes: a ``LinearReadout`` fitted on the training cases (not
+    the aligned route's adapter readout, ``recinterp.tasks.aligned.fit_readout``)."""
     x = readout_inputs(train)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -121,7 +121,7 @@ def test_evaluate_residual_reports_every_control_with_n_and_ci(world):
     enc, split, titles, pop, llm = world
     cases = residual_cases(enc, split, input="two_slots", dataset="movielens")
     interp = Interpreter(llm, build_adapter(kind="linear", d_in=8, d_llm=llm.hidden_size, n_tokens=1))
-    ro = probes.fit_readout(cases, 30, epochs=3)
+    ro = probes.reference_readout(cases, 30, epochs=3)
     res = evaluate_task(interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
                             readout=ro, max_new_tokens=4, n_distractors=5)
     g = res["generation"]

@@ -93,7 +93,7 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     pop = popularity_counts(ds)
     ro = None
     if readout is not None and t.readout_reference:
-        ro = probes.fit_readout(tr_cases, ds.n_items, seed=seed, **readout)
+        ro = probes.reference_readout(tr_cases, ds.n_items, seed=seed, **readout)
     ecfg = EvalConfig.from_dict(eval)
     kw = ecfg.evaluate_kwargs()
     result["eval"], result["cases"] = {}, {}
