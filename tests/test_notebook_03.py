@@ -62,7 +62,9 @@ def test_notebook_03_smoke(smoke_results):
         assert t["max_target_tokens"] == cfg["train"]["max_target_tokens"] and 0 < t["share_titles_supervised"] <= 1
     for d in aligned:  # the token-space route: no LLM training, its adapter-side accuracy beside the LLM's
         assert d["role"] == role_aligned and d["train"] is None
-        assert 0.0 <= d["extra"]["adapter_side"]["readout_top1"] <= 1.0 and d["extra"]["adapter_side"]["per"] == "position"
+        side = d["extra"]["adapter_side"]  # the readout's top-1 over the real positions of the n evaluated windows
+        assert side["per"] == "position" and cfg["eval"]["n_cases"] <= side["n"] <= 10 * cfg["eval"]["n_cases"]
+        assert side["readout_top1"] * side["n"] == pytest.approx(round(side["readout_top1"] * side["n"]))
         assert d["extra"]["fit"]["readout"]["n_pairs"] <= cfg["aligned"]["readout"]["max_pairs"]
         assert d["adapter"]["kind"] == "structured" and d["adapter"]["layout"] == "list"
     for d in e2e + aligned:
