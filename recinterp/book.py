@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recinterp import report
+from recinterp.report.cli import markdown_headline
 from recinterp.config import NOTEBOOKS, load_preset, repo_root, resolve, write_json_atomic, write_text_atomic
 from recinterp.llm import EMBEDDED, EMBEDDED_FILE
 from recinterp.reproduce import source_commit
@@ -455,7 +456,7 @@ def headline_markdown(results: Path) -> str:
     verdict = (f"\n\n**{sum(h['clears'] for h in rows)} of {len(rows)} headline readings** (role `main`) clear their "
                f"controls ({' and '.join(report.MUST_CLEAR)}; task 3's fidelity: shuffled): the paired 95% CI of "
                "model − control lies above 0.")
-    return report.markdown_headline(readings) + verdict
+    return markdown_headline(readings) + verdict
 
 
 def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, str]]) -> str:

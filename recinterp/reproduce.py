@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from .config import load_preset, repo_root, resolve, section_of, write_json_atomic
+from .params import check_params, declared_defaults
 
 # Parameters the runner fills in when a notebook's parameters cell declares them.
 RUNNER_PARAMS = ("preset", "output_dir", "results_dir", "checkpoint_dir")
@@ -38,33 +39,8 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
 
 
 def declared_parameters(nb_path: Path) -> set[str]:
-    nb = json.loads(nb_path.read_text())
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            src = "".join(cell["source"])
-            return {line.split("=")[0].strip() for line in src.splitlines() if "=" in line and not line.lstrip().startswith("#")}
-    raise ValueError(f"{nb_path} has no cell tagged 'parameters'")
-
-
-def parse_params(pairs: list[str]) -> dict:
-    """["llm=x", "seed=1"] -> {"llm": "x", "seed": 1} (numbers and true/false are converted)."""
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip().isidentifier():
-            raise ValueError(f"--param expects NAME=VALUE, got {pair!r}")
-        v: object = value
-        if value.lower() in ("true", "false"):
-            v = value.lower() == "true"
-        else:
-            for cast in (int, float):
-                try:
-                    v = cast(value)
-                    break
-                except ValueError:
-                    pass
-        out[name.strip()] = v
-    return out
+    """The names the notebook's cell tagged ``parameters`` declares (``params.declared_defaults``)."""
+    return set(declared_defaults(nb_path))
 
 
 def fingerprint(nb_path: Path, preset: str, params: dict | None = None, upstream: str = "") -> str:
@@ -238,7 +214,6 @@ def main(argv=None) -> int:
     if not nbs:
         print("no notebooks matched", file=sys.stderr)
         return 2
-    from .params import check_params
     extra = check_params(a.param, nbs)  # an undeclared name or a value of the wrong type is refused here
     log = functools.partial(print, flush=True)  # a CI log shows each line as it happens
     t0 = time.time()

@@ -180,7 +180,7 @@ def test_smoke_book_in_chromium(smoke_results, tmp_path):
     assert len(found["headline_tables"]) == 1, found["headline_tables"]
     table = found["headline_tables"][0]
     rows = [h for h in report.headline(report.load_runs(smoke_results)) if h["role"] == "main"]
-    assert rows and all(report.ci(h["model"]) in table for h in rows), table[:2000]
+    assert rows and all(format_ci(h["model"]) in table for h in rows), table[:2000]
     assert re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", table)
     for shot in ("landing.png", "03_sequence_recovery.png"):
         assert (tmp_path / "book_screenshots" / shot).stat().st_size > 20_000, shot

@@ -56,7 +56,7 @@ def test_route_matches_task2_features_for_real_items():
 
 
 def test_candidates_and_naming_end_to_end_on_tiny_models():
-    from recinterp.instantiation import SOURCES, candidate_items, name_items
+    from recinterp.instantiation import candidate_items, name_items, sources
     from recinterp.interpreter import Interpreter
     from recinterp.llm import tiny_llm
     from recinterp.models import DreamRec, DreamRecConfig
@@ -69,8 +69,8 @@ def test_candidates_and_naming_end_to_end_on_tiny_models():
     ids = torch.tensor([[1, 2, 12, 12], [3, 4, 5, 6]])
     lens = torch.tensor([2, 4])
     items = candidate_items(enc, dr, ids, lens, seed=1)
-    assert set(items) == set(SOURCES)
-    for src in SOURCES:
+    assert sources(enc.name) == ("dreamrec", "sasrec", "random") and set(items) == set(sources(enc.name))
+    for src in sources(enc.name):
         assert items[src]["emb"].shape == (2, 8) and items[src]["ids"].shape == (2,)
     torch.testing.assert_close(items["sasrec"]["emb"], enc.item_embeddings(items["sasrec"]["ids"]))
     again = candidate_items(enc, dr, ids, lens, seed=1)

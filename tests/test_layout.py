@@ -18,7 +18,7 @@ LAYERS = [
     ("train_adapter", "probes"),
     ("tasks",),
     ("plan", "instantiation", "judges", "openai_judge"),
-    ("report", "figures", "reproduce", "book"),
+    ("report", "grid", "figures", "reproduce", "book"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

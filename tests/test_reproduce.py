@@ -6,13 +6,6 @@ import pytest
 from recinterp import reproduce
 
 
-def test_parse_params():
-    assert reproduce.parse_params(["llm=meta-llama/Llama-2-7b-hf", "seed=3", "refresh=true", "x=0.5"]) == \
-        {"llm": "meta-llama/Llama-2-7b-hf", "seed": 3, "refresh": True, "x": 0.5}
-    with pytest.raises(ValueError, match="NAME=VALUE"):
-        reproduce.parse_params(["novalue"])
-
-
 def test_declared_parameters_and_fingerprint(tmp_path):
     nb = tmp_path / "01_x.ipynb"
     cell = {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ['preset = "cpu"\n', "# c = 1\n", "seed = 0\n"],
