@@ -27,10 +27,19 @@ Where each idea of the papers lives, in import order (the README's Layout has on
 - ``recinterp.instantiation``  ideal-item instantiation (task 3) and its measurements
 - ``recinterp.judges``         the pairwise judging protocol and a local LLM judge
 - ``recinterp.openai_judge``   an OpenAI-compatible judge
+- ``recinterp.trained``        a trained interpreter in one call: ``load_interpreter(adapter folder)``
 - ``recinterp.report``         the layout of tasks 1-2's metrics.json (``.tables``: its tables; ``.cli``: the headline check)
 - ``recinterp.grid``           the grid runner: a task over datasets x encoders x routes (notebooks 03, 04)
 - ``recinterp.figures``        the paper's figures from every notebook's metrics.json
 - ``recinterp.reproduce``      runs the numbered notebooks with papermill (``make reproduce``)
+- ``recinterp.book``           the executed notebooks as a static HTML book (``make book``)
 """
 
 __version__ = "0.1.0"
+
+
+def load_interpreter(*args, **kwargs):
+    """A saved adapter, its LLM, encoder and titles, ready to ask: see ``recinterp.trained``."""
+    from recinterp.trained import load_interpreter as _load
+
+    return _load(*args, **kwargs)

@@ -17,7 +17,7 @@ LAYERS = [
     ("controls",),
     ("train_adapter", "probes"),
     ("tasks",),
-    ("plan", "instantiation", "judges", "openai_judge"),
+    ("plan", "instantiation", "judges", "openai_judge", "trained"),
     ("report", "grid", "figures", "reproduce", "book"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
