@@ -36,7 +36,7 @@ from .judges import judge_pairs
 from .metrics import format_ci, ranks_from_scores, summarize
 from .models import SeqEncoder, load_checkpoint
 from .novelty import CatalogueMatcher, genre_overlap, match_catalogue, novel_flags
-from .prompts import TITLE_SEP
+from .prompts import TITLE_SEP, chat_prompt
 from .tasks.residual import residual_features
 from .textmatch import found_titles
 
@@ -427,8 +427,9 @@ def describe_items(llm, titles: list[str], noun: str, n: int, max_new_tokens: in
     for title in titles[:n]:
         if not title:
             continue
-        msgs = [{"role": "user", "content": f"Describe the {noun} \"{title}\" in one sentence."}]
-        ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        # through the prompt builder: the chat template when the tokenizer has one, a plain prompt otherwise
+        text = chat_prompt(tok, f"Describe the {noun} \"{title}\" in one sentence.", system=None)
+        ids = tok(text, return_tensors="pt", add_special_tokens=False)
         ids = {k: v.to(llm.device) for k, v in ids.items()}
         with torch.no_grad(), llm.autocast():
             gen = llm.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=1.2,

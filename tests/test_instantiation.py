@@ -147,3 +147,14 @@ def test_task3_measurements_by_hand():
     agree = proxy_agreement(["A", "B", "tie", "A"], hist * 4, [a, a, a, m[1]], [b, b, b, b], cat)
     assert agree["mean"] == 0.5 and agree["n"] == 2
     assert proxy_agreement(["tie"], hist, [a], [b], cat) is None
+
+
+def test_describe_items_works_without_a_chat_template():
+    """The description prompt goes through prompts.chat_prompt: a tokenizer with no chat template gets the plain prompt."""
+    from recinterp.instantiation import describe_items
+    from recinterp.llm import tiny_llm
+
+    llm = tiny_llm()
+    assert not getattr(llm.tokenizer, "chat_template", None)
+    out = describe_items(llm, ["Heat", "", "Fargo"], "movie", 3, max_new_tokens=2)
+    assert [o["ideal item"] for o in out] == ["Heat", "Fargo"] and all(isinstance(o["description"], str) for o in out)
