@@ -155,6 +155,11 @@ def test_describe_items_works_without_a_chat_template():
     from recinterp.llm import tiny_llm
 
     llm = tiny_llm()
-    assert not getattr(llm.tokenizer, "chat_template", None)
-    out = describe_items(llm, ["Heat", "", "Fargo"], "movie", 3, max_new_tokens=2)
+    template, llm.tokenizer.chat_template = llm.tokenizer.chat_template, None
+    try:
+        with pytest.raises(ValueError, match="chat_template"):  # what calling the template directly did
+            llm.tokenizer.apply_chat_template([{"role": "user", "content": "x"}], add_generation_prompt=True)
+        out = describe_items(llm, ["Heat", "", "Fargo"], "movie", 3, max_new_tokens=2)
+    finally:
+        llm.tokenizer.chat_template = template
     assert [o["ideal item"] for o in out] == ["Heat", "Fargo"] and all(isinstance(o["description"], str) for o in out)
