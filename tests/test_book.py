@@ -9,6 +9,7 @@ import pytest
 
 from conftest import run_notebook
 from recinterp import book as B
+from recinterp.metrics import format_ci
 
 # -- hand-made pieces -------------------------------------------------------------------------
 
