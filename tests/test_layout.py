@@ -19,6 +19,7 @@ LAYERS = [
     ("tasks",),
     ("plan", "instantiation", "judges", "openai_judge"),
     ("report", "figures", "reproduce"),
+    ("curve",),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -1,0 +1,122 @@
+"""recinterp.curve: the two routes' learning curve on a tiny world (tiny LLM, tiny encoder, few steps)."""
+import datetime as dt
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from recinterp import curve
+from recinterp.data.types import Catalogue, RecDataset, Split
+from recinterp.llm import tiny_llm
+from recinterp.models import build_encoder
+from recinterp.plan import resolve_preset
+from recinterp.train_adapter import TrainConfig, train_adapter
+
+N_ITEMS = 20
+TITLES = [f"{chr(65 + i)}{chr(122 - i)} film" for i in range(N_ITEMS)]
+
+
+@pytest.fixture(scope="module")
+def world():
+    torch.manual_seed(0)
+    enc = build_encoder("sasrec", N_ITEMS, d=8).eval()
+    g = torch.Generator().manual_seed(1)
+    n = 12
+    seqs = torch.full((n, 10), N_ITEMS)
+    lens = torch.tensor([10, 3, 1, 2, 10, 10, 5, 4, 10, 6, 7, 8])
+    for i in range(n):
+        seqs[i, : lens[i]] = torch.randperm(N_ITEMS, generator=g)[: lens[i]]
+    split = Split(seqs, lens, torch.zeros(n, dtype=torch.long))
+    ds = RecDataset("movielens", N_ITEMS, split, split, split, Catalogue(TITLES, TITLES))
+    return enc, ds, tiny_llm()
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    """The smoke preset's residual section, shrunk further: 4 cases, 3 new tokens, the test split."""
+    c = resolve_preset("smoke", "residual", dataset="movielens", encoder="sasrec",
+                       overrides={"eval": {"split": "test", "n_cases": 4, "max_new_tokens": 3, "samplers": ["own"]},
+                                  "aligned": {"readout": {"epochs": 1}, "align": {"k": 4, "hidden": 64}}})
+    return c
+
+
+def test_plan_is_parsed_in_order_and_bad_plans_are_refused():
+    assert curve.parse_plan(["linear:0,30", "conv_pool:0", "linear:100"]) == [
+        ("linear", 0), ("linear", 30), ("conv_pool", 0), ("linear", 100)]
+    for bad in (["mlp:0"], ["linear"], ["linear:"], ["linear:a"], ["linear:30,10"], ["linear:30", "linear:30"],
+                ["linear:-1"]):
+        with pytest.raises(ValueError, match="plan entry"):
+            curve.parse_plan(bad)
+
+
+def test_deadline_is_the_next_such_clock_time():
+    now = dt.datetime(2026, 1, 1, 18, 0)
+    assert curve.parse_deadline("19:45", None, now) == dt.datetime(2026, 1, 1, 19, 45).timestamp()
+    assert curve.parse_deadline("17:00", None, now) == dt.datetime(2026, 1, 2, 17, 0).timestamp()
+    assert curve.parse_deadline(None, 30, now) == dt.datetime(2026, 1, 1, 18, 30).timestamp()
+    assert curve.parse_deadline(None, None, now) is None
+    with pytest.raises(ValueError, match="HH:MM"):
+        curve.parse_deadline("7pm", None, now)
+    with pytest.raises(ValueError, match="not both"):
+        curve.parse_deadline("19:45", 30, now)
+
+
+def test_zero_steps_saves_the_initial_adapter(world, tmp_path):
+    """A curve's first point: max_steps=0 trains nothing (it used to mean 'unset': a whole epoch)."""
+    from recinterp.adapter import build_adapter
+    from recinterp.interpreter import Interpreter
+    from recinterp.tasks import build_cases
+
+    enc, ds, llm = world
+    cases = build_cases("item", enc, ds, "train")
+    interp = Interpreter(llm, build_adapter(kind="linear", d_in=8, d_llm=llm.hidden_size, n_tokens=2))
+    before = {k: v.clone() for k, v in interp.adapter.state_dict().items()}
+    h = train_adapter(interp, cases, TITLES, TrainConfig(max_steps=0, batch_size=4), out_dir=tmp_path, progress=False)
+    assert h["steps"] == 0 and h["history"] == []
+    assert all(torch.equal(v, interp.adapter.state_dict()[k]) for k, v in before.items())
+    h = train_adapter(interp, cases, TITLES, TrainConfig(max_steps=2, batch_size=4), out_dir=tmp_path, progress=False)
+    assert h["steps"] == 2 and len(h["history"]) == 2  # resumed from the step-0 checkpoint
+    with pytest.raises(ValueError, match="max_steps must be >= 0"):
+        train_adapter(interp, cases, TITLES, TrainConfig(max_steps=-1), progress=False)
+
+
+def test_curve_writes_every_checkpoint_with_controls_and_resumes(world, cfg, tmp_path, monkeypatch):
+    enc, ds, llm = world
+    plan = curve.parse_plan(["linear:0,2", "conv_pool:0,1"])
+    rows = curve.run_curve(enc, ds, llm, cfg, tmp_path, plan, preset="smoke", log=lambda *a: None)
+    df = pd.read_csv(tmp_path / curve.CSV)
+    assert len(df) == len(rows) == 2 * (1 + len(plan))  # two readings per point: generation, probe
+    assert set(df.metric) == {"generation hit", "probe Hit@1 (own)"}
+    e2e = df[df.variant != "aligned"]
+    assert list(e2e.drop_duplicates(["variant", "steps"])[["variant", "steps"]].itertuples(index=False, name=None)) == [
+        ("linear", 0), ("linear", 2), ("conv_pool", 0), ("conv_pool", 1)]
+    assert (df.n == 4).all() and df.clears.isin([True, False]).all()
+    for c in ("model", "shuffled", "zero", "model_minus_shuffled", "model_minus_zero"):
+        assert (df[f"{c}_lo"] <= df[c] + 1e-9).all() and (df[c] <= df[f"{c}_hi"] + 1e-9).all()
+    # the training seconds grow along a variant; the linear variant's include its item stage
+    lin = e2e[e2e.variant == "linear"].drop_duplicates("steps")
+    assert (lin.stage_seconds > 0).all() and lin.seconds.is_monotonic_increasing
+    assert (e2e[e2e.variant == "conv_pool"].stage_seconds == 0).all()
+    assert {"threads", "load1", "load5", "cpu_share", "wall_clock", "eval_seconds"} <= set(df.columns)
+    al = df[df.variant == "aligned"]
+    assert len(al) == 2 and al.adapter_side.str.startswith("readout_top1").all()
+    assert (tmp_path / curve.FIGURE).stat().st_size > 0
+    # the same cases as the headline evaluation: the aligned route and every checkpoint read n = 4 of one split
+    # a rerun measures nothing again; a longer plan continues the linear run from its checkpoint
+    calls = []
+    real = curve.run_task
+    monkeypatch.setattr(curve, "run_task", lambda task, *a, **k: calls.append((task, k["train"]["max_steps"])) or real(task, *a, **k))
+    rows2 = curve.run_curve(enc, ds, llm, cfg, tmp_path, curve.parse_plan(["linear:0,2,3"]), log=lambda *a: None)
+    assert calls == [("item", 2), ("residual", 3)]  # the item stage reloads (0 new steps), then 2 -> 3 steps
+    new = [r for r in rows2 if r["steps_target"] == 3]
+    assert len(rows2) == len(rows) + 2 and {r["steps"] for r in new} == {3}
+
+
+def test_deadline_skips_what_does_not_fit(world, cfg, tmp_path):
+    enc, ds, llm = world
+    rows = curve.run_curve(enc, ds, llm, cfg, tmp_path, [("linear", 0)], deadline=time.time() - 1, aligned=False,
+                           log=lambda *a: None)
+    assert rows == []
+    state = pd.read_json(tmp_path / curve.LOG, typ="series")
+    assert state["skipped"][0]["variant"] == "linear"
