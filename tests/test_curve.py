@@ -1,4 +1,4 @@
-"""recinterp.curve: the two routes' learning curve on a tiny world (tiny LLM, tiny encoder, few steps)."""
+"""recinterp.curve (the two routes' learning curve) and recinterp.readouts, on a tiny world (tiny LLM, tiny encoder, few steps)."""
 import datetime as dt
 import time
 
@@ -120,3 +120,25 @@ def test_deadline_skips_what_does_not_fit(world, cfg, tmp_path):
     assert rows == []
     state = pd.read_json(tmp_path / curve.LOG, typ="series")
     assert state["skipped"][0]["variant"] == "linear"
+
+
+# -- recinterp.readouts: the aligned route under the fitted and the encoder's own readout ----------------
+def test_both_readouts_on_the_same_cases_paired_case_by_case(world, cfg, tmp_path):
+    from recinterp import readouts
+
+    enc, ds, llm = world
+    rows, rep = readouts.compare_readouts(enc, ds, llm, cfg, tmp_path, seed=0)
+    df = pd.DataFrame(rows)
+    assert list(df.readout) == ["fitted", "fitted", "encoder", "encoder"]
+    assert set(df.metric) == {"generation hit", "probe Hit@1 (own)"} and (df.n == 4).all()
+    assert rep["fitted"]["fit"]["kind"] == "fitted" and rep["encoder"]["fit"]["kind"] == "encoder"
+    assert rep["encoder"]["fit"]["init"] == "encoder"  # the encoder's scores, unchanged
+    assert df.readout_top1.between(0, 1).all() and df.encoder_space_hit1.between(0, 1).all()
+    # the encoder-space reference is the same parameter-free score under both readouts
+    assert df.encoder_space_hit1.nunique() == 1
+    paired = rep["encoder_minus_fitted"]
+    assert set(paired) == {"generation hit", "probe Hit@1 (own)"} and all(v["n"] == 4 for v in paired.values())
+    # one item aligner for both readouts, fitted once
+    assert (tmp_path / "aligner").is_dir() and not (tmp_path / "fitted" / "aligner").exists()
+    with pytest.raises(ValueError, match="unknown readout"):
+        readouts.readout_settings(cfg, "ridge")

@@ -19,7 +19,7 @@ LAYERS = [
     ("tasks",),
     ("plan", "instantiation", "judges", "openai_judge"),
     ("report", "figures", "reproduce"),
-    ("curve",),
+    ("curve", "readouts"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 
