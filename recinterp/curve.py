@@ -306,6 +306,27 @@ def plot_curve(rows: list[dict], path: str | os.PathLike, title: str = "", prese
     return Path(path)
 
 
+def ensure_encoder(preset: str, ds, encoder: str, root: Path, device: str = "cpu", seed: int = 0, log=print):
+    """The encoder's checkpoint under ``root``; trained first, as notebook 02 trains it (the preset's
+    ``recommenders`` settings, the same seed and validation prefixes), if it is not there."""
+    from recinterp.models import build_encoder, load_checkpoint, save_checkpoint
+    from recinterp.models.train import FitConfig, evaluate_rows, expand_prefixes, fit, seed_everything
+
+    try:
+        return load_checkpoint(root, ds.name, encoder)
+    except FileNotFoundError:
+        pass
+    cfg = resolve_preset(preset, "recommenders", dataset=ds.name)
+    seed_everything(seed)
+    model = build_encoder(encoder, n_items=ds.n_items, **cfg["models"][encoder]).to(device)
+    res = fit(model, ds.train, expand_prefixes(ds.val, ds.pad_id), FitConfig(**{**cfg["train"], "seed": seed}), log=log)
+    rows = evaluate_rows(model, ds.test, seed=seed)
+    metrics = {"test": {**{k: float(v.mean()) for k, v in rows.items()}, "n": len(ds.test)}, "seconds": res.seconds}
+    save_checkpoint(model.cpu(), root, ds.name, metrics=metrics, seed=seed)
+    log(f"trained {ds.name}/{encoder} in {res.seconds:.0f} s: test {metrics['test']}")
+    return load_checkpoint(root, ds.name, encoder)
+
+
 def parse_deadline(text: str | None, budget_min: float | None, now: dt.datetime | None = None) -> float | None:
     """--deadline HH:MM (today on this machine's clock; tomorrow if already past) or --budget-min."""
     now = now or dt.datetime.now()
@@ -343,6 +364,8 @@ def main(argv=None) -> int:
     ap.add_argument("--llm", default="", help="HF id, local path or 'tiny' (default: the preset's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-aligned", action="store_true", help="leave out the aligned route's point")
+    ap.add_argument("--train-encoder", action="store_true",
+                    help="train the encoder as notebook 02 does if its checkpoint is missing (a fresh GPU machine)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     plan = parse_plan(a.plan)
@@ -352,7 +375,9 @@ def main(argv=None) -> int:
     ds = load_dataset(a.dataset)
     cfg = resolve_preset(a.preset, "residual", dataset=ds.name, encoder=a.encoder)
     llm = load_llm(a.llm or cfg["llm"], device=a.device)
-    enc = load_checkpoint(resolve(a.checkpoint_dir), ds.name, a.encoder)
+    root = resolve(a.checkpoint_dir)
+    enc = (ensure_encoder(a.preset, ds, a.encoder, root, device=str(llm.device)) if a.train_encoder
+           else load_checkpoint(root, ds.name, a.encoder))
     rows = run_curve(enc, ds, llm, cfg, resolve(a.out), plan, deadline=deadline, aligned=not a.no_aligned, seed=a.seed,
                      preset=Path(a.preset).stem)
     print(json.dumps({"rows": len(rows), "csv": str(resolve(a.out) / CSV), "figure": str(resolve(a.out) / FIGURE)}))

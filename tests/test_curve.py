@@ -142,3 +142,15 @@ def test_both_readouts_on_the_same_cases_paired_case_by_case(world, cfg, tmp_pat
     assert (tmp_path / "aligner").is_dir() and not (tmp_path / "fitted" / "aligner").exists()
     with pytest.raises(ValueError, match="unknown readout"):
         readouts.readout_settings(cfg, "ridge")
+
+
+def test_a_missing_encoder_is_trained_as_notebook_02_trains_it(world, tmp_path):
+    from recinterp.models import load_checkpoint
+
+    _, ds, _ = world
+    enc = curve.ensure_encoder("smoke", ds, "sasrec", tmp_path, log=lambda *a: None)
+    saved = load_checkpoint(tmp_path, ds.name, "sasrec")
+    assert enc.checkpoint_info["metrics"]["test"]["n"] == len(ds.test)
+    assert all(torch.equal(v, saved.state_dict()[k]) for k, v in enc.state_dict().items())
+    again = curve.ensure_encoder("smoke", ds, "sasrec", tmp_path, log=lambda *a: 1 / 0)  # loads, trains nothing
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in enc.state_dict().items())
