@@ -19,9 +19,9 @@ Variants (``VARIANTS``), both on the paper's two-slot prompt (``input="two_slots
 The plan is run in its order (``variant:steps,...``; each variant's steps increasing), so the
 variant most likely to light goes first.  A checkpoint continues the same training run
 (``run_task`` resumes ``out_dir/<variant>/checkpoint`` with ``max_steps`` raised).  With a
-``deadline``, a checkpoint whose training and evaluation (estimated from those measured so far)
-would not end in time is trained for what time remains (when that is at least a quarter of its
-steps; the row records the steps reached) or skipped (listed in ``curve.json``).
+``deadline``, every checkpoint's training stops in time for its evaluation (estimated from those
+measured so far) to end by then, and the row records the steps reached; a checkpoint of which less
+than a quarter of its new steps would fit is skipped (listed in ``curve.json``).
 
 Every checkpoint's readings (generation hit rate, probe Hit@1 of the first sampler) are appended
 to ``curve.csv`` (rewritten atomically) as soon as they are measured, with the training steps and
@@ -233,8 +233,7 @@ def run_curve(enc, ds, llm, cfg: dict, out_dir: str | os.PathLike, plan: list[tu
                 write_json_atomic(out / LOG, state)
                 log(f"skip {variant}:{target}: needs ~{need:.0f} s of training, {max(left, 0):.0f} s left")
                 continue
-            if need > left:
-                train["time_budget_s"] = left  # train for what remains, evaluate where it stopped
+            train["time_budget_s"] = left  # never past the deadline: train for what remains, evaluate where it stopped
         init, stage_s = item_dir() if setup["init"] == "item" else (None, 0.0)
         w0, c0 = time.time(), _cpu_seconds()
         res = run_task("residual", enc, ds, llm, out_dir=out / variant, input=setup["input"], adapter=setup["adapter"],
@@ -317,9 +316,13 @@ def ensure_encoder(preset: str, ds, encoder: str, root: Path, device: str = "cpu
     except FileNotFoundError:
         pass
     cfg = resolve_preset(preset, "recommenders", dataset=ds.name)
+    train = ds.train
+    if cfg["max_train_rows"] and len(train) > cfg["max_train_rows"]:  # notebook 02's seeded subset
+        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: cfg["max_train_rows"]]
+        train = train.subset(keep.sort().values)
     seed_everything(seed)
     model = build_encoder(encoder, n_items=ds.n_items, **cfg["models"][encoder]).to(device)
-    res = fit(model, ds.train, expand_prefixes(ds.val, ds.pad_id), FitConfig(**{**cfg["train"], "seed": seed}), log=log)
+    res = fit(model, train, expand_prefixes(ds.val, ds.pad_id), FitConfig(**{**cfg["train"], "seed": seed}), log=log)
     rows = evaluate_rows(model, ds.test, seed=seed)
     metrics = {"test": {**{k: float(v.mean()) for k, v in rows.items()}, "n": len(ds.test)}, "seconds": res.seconds}
     save_checkpoint(model.cpu(), root, ds.name, metrics=metrics, seed=seed)

@@ -154,3 +154,40 @@ def test_a_missing_encoder_is_trained_as_notebook_02_trains_it(world, tmp_path):
     assert all(torch.equal(v, saved.state_dict()[k]) for k, v in enc.state_dict().items())
     again = curve.ensure_encoder("smoke", ds, "sasrec", tmp_path, log=lambda *a: 1 / 0)  # loads, trains nothing
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in enc.state_dict().items())
+
+
+# -- recinterp.seeds: the headline readings under several seeds -------------------------------------------
+def test_seed_rows_and_the_table_across_seeds(world, cfg, tmp_path):
+    from recinterp import seeds
+
+    enc, ds, llm = world
+    rcfg = resolve_preset("smoke", "recovery", dataset="movielens", encoder="sasrec",
+                          overrides={"eval": {"n_cases": 4, "max_new_tokens": 3, "samplers": ["random"],
+                                              "n_distractors": 3},
+                                     "aligned": {"readout": {"epochs": 1}, "align": {"k": 4, "hidden": 64}}})
+    rows = []
+    for s in (0, 1):
+        rows += seeds.seed_rows("recovery", enc, ds, llm, rcfg, tmp_path / "rec", s)
+        rows += seeds.seed_rows("residual", enc, ds, llm, cfg, tmp_path / "res", s)
+    df = pd.DataFrame(rows)
+    assert len(df) == 8 and set(df.seed) == {0, 1} and (df.n == 4).all()
+    assert set(df.metric) == {"generation found", "probe Hit@1 (random)", "generation hit", "probe Hit@1 (own)"}
+    # the seed draws another case sample (4 of 12 windows), so the seeds read different cases
+    assert (tmp_path / "rec" / "aligner").is_dir() and (tmp_path / "rec" / "seed1" / "adapter").is_dir()
+    table = seeds.seed_table(rows)
+    assert len(table) == 4 and (table.seeds == 2).all()
+    row = table[(table.task == "residual") & (table.metric == "generation hit")].iloc[0]
+    vals = df[(df.task == "residual") & (df.metric == "generation hit")].model
+    assert row["mean"] == pytest.approx(vals.mean()) and row["min"] == vals.min() and row["max"] == vals.max()
+    assert row["clears"].endswith("of 2") and row["per_seed"].startswith("0: ") and "; 1: " in row["per_seed"]
+
+
+def test_seed_table_by_hand():
+    from recinterp import seeds
+
+    rows = [{"task": "residual", "dataset": "d", "encoder": "e", "metric": "m", "n": 60, "seed": s, "model": v,
+             "model_lo": v - 0.1, "model_hi": v + 0.1, "clears": c} for s, v, c in ((1, 0.2, False), (0, 0.4, True),
+                                                                                    (2, 0.3, True))]
+    t = seeds.seed_table(rows).iloc[0]
+    assert t["mean"] == pytest.approx(0.3) and t["min"] == 0.2 and t["max"] == 0.4 and t["clears"] == "2 of 3"
+    assert t["per_seed"] == "0: 0.400 [0.300, 0.500] clears; 1: 0.200 [0.100, 0.300]; 2: 0.300 [0.200, 0.400] clears"

@@ -19,7 +19,7 @@ LAYERS = [
     ("tasks",),
     ("plan", "instantiation", "judges", "openai_judge"),
     ("report", "figures", "reproduce"),
-    ("curve", "readouts"),
+    ("curve", "readouts", "seeds"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 
