@@ -347,25 +347,31 @@ def parse_deadline(text: str | None, budget_min: float | None, now: dt.datetime 
     return (at if at > now else at + dt.timedelta(days=1)).timestamp()
 
 
+def cli(prog: str, doc: str, threads: int = 0) -> argparse.ArgumentParser:
+    """The command line the measurement scripts share (curve, readouts, seeds): preset, encoders, output,
+    threads, LLM, device."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--checkpoint-dir", required=True, help="where notebook 02 saved the encoders")
+    ap.add_argument("--out", required=True, help="output folder (CSV, figure or table, the runs)")
+    ap.add_argument("--threads", type=int, default=threads, help="torch CPU threads (0: PyTorch's default)")
+    ap.add_argument("--llm", default="", help="HF id, local path or 'tiny' (default: the preset's)")
+    ap.add_argument("--device", default="auto")
+    return ap
+
+
 def main(argv=None) -> int:
     from recinterp.data import load_dataset
     from recinterp.llm import load_llm
     from recinterp.models import load_checkpoint
 
-    ap = argparse.ArgumentParser(prog="python -m recinterp.curve", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="cpu")
+    ap = cli("python -m recinterp.curve", __doc__, threads=2)
     ap.add_argument("--dataset", default="movielens")
     ap.add_argument("--encoder", default="sasrec")
-    ap.add_argument("--checkpoint-dir", required=True, help="where notebook 02 saved the encoders")
-    ap.add_argument("--out", required=True, help="curve folder: curve.csv, curve.png, the runs")
     ap.add_argument("--plan", nargs="+", default=["linear:0,30,100,300", "conv_pool:0,30,100", "linear:1000,3000"],
                     help="VARIANT:STEPS,... in the order to run (variants: %(choices)s)" % {"choices": sorted(VARIANTS)})
     ap.add_argument("--deadline", default=None, help="HH:MM (machine clock) by which the last evaluation must end")
     ap.add_argument("--budget-min", type=float, default=None, help="or: minutes from now")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: PyTorch's default)")
-    ap.add_argument("--llm", default="", help="HF id, local path or 'tiny' (default: the preset's)")
-    ap.add_argument("--device", default="auto")
     ap.add_argument("--no-aligned", action="store_true", help="leave out the aligned route's point")
     ap.add_argument("--train-encoder", action="store_true",
                     help="train the encoder as notebook 02 does if its checkpoint is missing (a fresh GPU machine)")

@@ -19,7 +19,6 @@ under ``out/<dataset>/<encoder>/<readout>``, the item aligner shared by both rea
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -29,7 +28,7 @@ import torch
 
 from recinterp import report as R
 from recinterp.config import resolve, write_json_atomic, write_text_atomic
-from recinterp.curve import machine_note, reading_rows
+from recinterp.curve import cli, machine_note, reading_rows
 from recinterp.plan import resolve_preset
 from recinterp.tasks.aligned import run_aligned
 
@@ -81,16 +80,9 @@ def main(argv=None) -> int:
     from recinterp.llm import load_llm
     from recinterp.models import load_checkpoint
 
-    ap = argparse.ArgumentParser(prog="python -m recinterp.readouts", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="cpu")
+    ap = cli("python -m recinterp.readouts", __doc__)
     ap.add_argument("--datasets", nargs="*", default=None, help="default: the preset's residual datasets")
     ap.add_argument("--encoders", nargs="*", default=None, help="default: the preset's residual encoders")
-    ap.add_argument("--checkpoint-dir", required=True, help="where notebook 02 saved the encoders")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: PyTorch's default)")
-    ap.add_argument("--llm", default="", help="HF id, local path or 'tiny' (default: the preset's)")
-    ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     if a.threads:

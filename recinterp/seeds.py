@@ -15,7 +15,6 @@ and in how many seeds the reading clears both soft-token controls.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 
 from recinterp import report as R
 from recinterp.config import resolve, write_text_atomic
-from recinterp.curve import machine_note, reading_rows
+from recinterp.curve import cli, machine_note, reading_rows
 from recinterp.plan import resolve_preset
 from recinterp.tasks.aligned import run_aligned
 
@@ -72,17 +71,10 @@ def main(argv=None) -> int:
     from recinterp.llm import load_llm
     from recinterp.models import load_checkpoint
 
-    ap = argparse.ArgumentParser(prog="python -m recinterp.seeds", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="cpu")
+    ap = cli("python -m recinterp.seeds", __doc__)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     ap.add_argument("--datasets", nargs="*", default=None, help="default: each task's preset datasets")
-    ap.add_argument("--checkpoint-dir", required=True, help="where notebook 02 saved the encoders")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: PyTorch's default)")
-    ap.add_argument("--llm", default="", help="HF id, local path or 'tiny' (default: the preset's)")
-    ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)

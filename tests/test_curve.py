@@ -7,29 +7,16 @@ import pytest
 import torch
 
 from recinterp import curve
-from recinterp.data.types import Catalogue, RecDataset, Split
-from recinterp.llm import tiny_llm
-from recinterp.models import build_encoder
 from recinterp.plan import resolve_preset
 from recinterp.train_adapter import TrainConfig, train_adapter
+from synthetic_data import TINY_TITLES, tiny_world
 
-N_ITEMS = 20
-TITLES = [f"{chr(65 + i)}{chr(122 - i)} film" for i in range(N_ITEMS)]
+TITLES = TINY_TITLES
 
 
 @pytest.fixture(scope="module")
 def world():
-    torch.manual_seed(0)
-    enc = build_encoder("sasrec", N_ITEMS, d=8).eval()
-    g = torch.Generator().manual_seed(1)
-    n = 12
-    seqs = torch.full((n, 10), N_ITEMS)
-    lens = torch.tensor([10, 3, 1, 2, 10, 10, 5, 4, 10, 6, 7, 8])
-    for i in range(n):
-        seqs[i, : lens[i]] = torch.randperm(N_ITEMS, generator=g)[: lens[i]]
-    split = Split(seqs, lens, torch.zeros(n, dtype=torch.long))
-    ds = RecDataset("movielens", N_ITEMS, split, split, split, Catalogue(TITLES, TITLES))
-    return enc, ds, tiny_llm()
+    return tiny_world()
 
 
 @pytest.fixture(scope="module")
