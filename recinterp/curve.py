@@ -280,15 +280,16 @@ def plot_curve(rows: list[dict], path: str | os.PathLike, title: str = "", prese
             band_lo = g[["shuffled_lo", "zero_lo"]].min(axis=1).to_numpy(float)
             band_hi = g[["shuffled_hi", "zero_hi"]].max(axis=1).to_numpy(float)
             yerr = [g["model"] - g["model_lo"], g["model_hi"] - g["model"]]
+            ax.vlines(x, band_lo, band_hi, color=c, alpha=0.3, lw=8)  # each point's control band
             if v == ALIGNED:
                 ax.errorbar(x, g["model"], yerr=yerr, fmt="*", ms=14, color=c, capsize=4, label="aligned (fit)")
-                ax.vlines(x, band_lo, band_hi, color=c, alpha=0.3, lw=8)
                 continue
-            ax.fill_between(x, band_lo, band_hi, color=c, alpha=0.15, step=None)
+            ax.fill_between(x, band_lo, band_hi, color=c, alpha=0.12)
             ax.errorbar(x, g["model"], yerr=yerr, fmt="o-", color=c, capsize=3, label=f"{v} (end to end)")
             for xi, yi, s in zip(x, g["model"], g["steps"]):
                 ax.annotate(f"{int(s)}", (xi, yi), textcoords="offset points", xytext=(3, 5), fontsize=7, color=c)
         ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(0, max(10.0, float(df["seconds"].max())) * 2)  # from 0, with a decade or more in view
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("seconds of training (labels: steps; shaded: shuffled / zeroed controls, 95% CIs)")
         ax.set_ylabel(m)
@@ -376,7 +377,13 @@ def main(argv=None) -> int:
     ap.add_argument("--train-encoder", action="store_true",
                     help="train the encoder as notebook 02 does if its checkpoint is missing (a fresh GPU machine)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--replot", action="store_true", help="only redraw curve.png from curve.csv")
     a = ap.parse_args(argv)
+    if a.replot:
+        out = resolve(a.out)
+        print(plot_curve(read_rows(out), out / FIGURE, title=f"{a.dataset} / {a.encoder}: task 2, two routes",
+                         preset=Path(a.preset).stem))
+        return 0
     plan = parse_plan(a.plan)
     deadline = parse_deadline(a.deadline, a.budget_min)
     if a.threads:

@@ -89,6 +89,9 @@ def test_curve_writes_every_checkpoint_with_controls_and_resumes(world, cfg, tmp
     al = df[df.variant == "aligned"]
     assert len(al) == 2 and al.adapter_side.str.startswith("readout_top1").all()
     assert (tmp_path / curve.FIGURE).stat().st_size > 0
+    (tmp_path / curve.FIGURE).unlink()
+    assert curve.main(["--checkpoint-dir", "unused", "--out", str(tmp_path), "--replot", "--preset", "smoke"]) == 0
+    assert (tmp_path / curve.FIGURE).stat().st_size > 0  # redrawn from the CSV alone
     # the same cases as the headline evaluation: the aligned route and every checkpoint read n = 4 of one split
     # a rerun measures nothing again; a longer plan continues the linear run from its checkpoint
     calls = []
