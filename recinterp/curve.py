@@ -331,6 +331,21 @@ def ensure_encoder(preset: str, ds, encoder: str, root: Path, device: str = "cpu
     return load_checkpoint(root, ds.name, encoder)
 
 
+def curve_table(rows: list[dict]):
+    """The CSV as the README shows it: one row per point and reading, "mean [lo, hi]" for the model,
+    each control's value, model − control with its paired CI, whether it clears shuffled and zero."""
+    import pandas as pd
+
+    def ci(r, k):
+        return R.ci({"mean": r[k], "lo": r[f"{k}_lo"], "hi": r[f"{k}_hi"]})
+
+    return pd.DataFrame([{"route": r["variant"], "steps": int(r["steps"]), "seconds": f"{r['seconds']:.0f}", "reading": r["metric"],
+                          "n": int(r["n"]), "model [95% CI]": ci(r, "model"),
+                          **{f"{c} (model − it)": f"{r[c]:.3f} ({ci(r, f'model_minus_{c}')})" for c in R.CONTROLS},
+                          "clears": "yes" if r["clears"] else "no", "load (5 min)": f"{r['load5']:.1f}",
+                          "cpu share": f"{r['cpu_share']:.2f}"} for r in rows])
+
+
 def parse_deadline(text: str | None, budget_min: float | None, now: dt.datetime | None = None) -> float | None:
     """--deadline HH:MM (today on this machine's clock; tomorrow if already past) or --budget-min."""
     now = now or dt.datetime.now()
@@ -377,12 +392,15 @@ def main(argv=None) -> int:
     ap.add_argument("--train-encoder", action="store_true",
                     help="train the encoder as notebook 02 does if its checkpoint is missing (a fresh GPU machine)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--replot", action="store_true", help="only redraw curve.png from curve.csv")
+    ap.add_argument("--replot", action="store_true", help="only redraw curve.png from curve.csv and print its table")
     a = ap.parse_args(argv)
     if a.replot:
         out = resolve(a.out)
-        print(plot_curve(read_rows(out), out / FIGURE, title=f"{a.dataset} / {a.encoder}: task 2, two routes",
-                         preset=Path(a.preset).stem))
+        from recinterp.figures import markdown_table
+
+        rows = read_rows(out)
+        plot_curve(rows, out / FIGURE, title=f"{a.dataset} / {a.encoder}: task 2, two routes", preset=Path(a.preset).stem)
+        print(markdown_table(curve_table(rows)))
         return 0
     plan = parse_plan(a.plan)
     deadline = parse_deadline(a.deadline, a.budget_min)

@@ -92,6 +92,9 @@ def test_curve_writes_every_checkpoint_with_controls_and_resumes(world, cfg, tmp
     (tmp_path / curve.FIGURE).unlink()
     assert curve.main(["--checkpoint-dir", "unused", "--out", str(tmp_path), "--replot", "--preset", "smoke"]) == 0
     assert (tmp_path / curve.FIGURE).stat().st_size > 0  # redrawn from the CSV alone
+    table = curve.curve_table(rows)
+    assert len(table) == len(rows) and set(table.clears) <= {"yes", "no"}
+    assert table["model [95% CI]"].str.match(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$").all()
     # the same cases as the headline evaluation: the aligned route and every checkpoint read n = 4 of one split
     # a rerun measures nothing again; a longer plan continues the linear run from its checkpoint
     calls = []
