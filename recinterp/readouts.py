@@ -73,9 +73,31 @@ def compare_readouts(enc, ds, llm, cfg: dict, out_dir: str | os.PathLike, *, kin
     return rows, report
 
 
-def main(argv=None) -> int:
+def measured(out: Path) -> set[tuple[str, str, str]]:
+    """(dataset, encoder, readout) already in ``out/readouts.csv``."""
     import pandas as pd
 
+    p = out / CSV
+    return {(r.dataset, r.encoder, r.readout) for r in pd.read_csv(p).itertuples()} if p.exists() else set()
+
+
+def record(out: Path, rows: list[dict], runs: dict, info: dict) -> list[dict]:
+    """Merge ``rows`` (and ``runs`` into the JSON's) with what the files hold, re-read just before writing, so
+    runs of other pairs (another process, an earlier call) are kept and a pair measured again is replaced."""
+    import pandas as pd
+
+    new = {(r["dataset"], r["encoder"], r["readout"]) for r in rows}
+    old = pd.read_csv(out / CSV).to_dict("records") if (out / CSV).exists() else []
+    merged = [r for r in old if (r["dataset"], r["encoder"], r["readout"]) not in new] + rows
+    report = json.loads((out / JSON).read_text()) if (out / JSON).exists() else {"runs": {}}
+    for k, v in runs.items():
+        report["runs"][k] = {**report["runs"].get(k, {}), **v}
+    write_text_atomic(out / CSV, pd.DataFrame(merged).to_csv(index=False))
+    write_json_atomic(out / JSON, {**report, **info})
+    return merged
+
+
+def main(argv=None) -> int:
     from recinterp.data import dataset_sources, load_dataset
     from recinterp.llm import load_llm
     from recinterp.models import load_checkpoint
@@ -83,6 +105,7 @@ def main(argv=None) -> int:
     ap = cli("python -m recinterp.readouts", __doc__)
     ap.add_argument("--datasets", nargs="*", default=None, help="default: the preset's residual datasets")
     ap.add_argument("--encoders", nargs="*", default=None, help="default: the preset's residual encoders")
+    ap.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="readouts to run (default: both)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     if a.threads:
@@ -92,21 +115,20 @@ def main(argv=None) -> int:
     encoders = a.encoders or base["encoders"]
     out = resolve(a.out)
     llm = load_llm(a.llm or base["llm"], device=a.device)
-    rows, report = [], {"preset": a.preset, "seed": a.seed, "llm": llm.describe(), "runs": {}}
     for name, src in sources.items():
         ds = load_dataset(src)
         for e in encoders:
+            kinds = [k for k in a.kinds if (ds.name, e, k) not in measured(out)]  # a rerun skips what is there
+            if not kinds:
+                continue
             cfg = resolve_preset(a.preset, "residual", dataset=ds.name, encoder=e)
             role = "main" if e == base["encoders"][0] else "comparison"
             r, rep = compare_readouts(load_checkpoint(resolve(a.checkpoint_dir), ds.name, e), ds, llm, cfg,
-                                      out / ds.name / e, role=role, seed=a.seed)
-            rows += r
-            report["runs"][f"{ds.name}/{e}"] = rep
-            write_text_atomic(out / CSV, pd.DataFrame(rows).to_csv(index=False))
-            write_json_atomic(out / JSON, report)
+                                      out / ds.name / e, kinds=tuple(kinds), role=role, seed=a.seed)
+            record(out, r, {f"{ds.name}/{e}": rep}, {"preset": a.preset, "seed": a.seed, "llm": llm.describe()})
             print(f"{ds.name}/{e}: " + "; ".join(f"{x['readout']} {x['metric']} {x['model']:.3f} (clears: {x['clears']})"
                                                for x in r), flush=True)
-    print(json.dumps({"rows": len(rows), "csv": str(out / CSV), "json": str(out / JSON)}))
+    print(json.dumps({"csv": str(out / CSV), "json": str(out / JSON)}))
     return 0
 
 

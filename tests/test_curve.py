@@ -184,3 +184,18 @@ def test_seed_table_by_hand():
     t = seeds.seed_table(rows).iloc[0]
     assert t["mean"] == pytest.approx(0.3) and t["min"] == 0.2 and t["max"] == 0.4 and t["clears"] == "2 of 3"
     assert t["per_seed"] == "0: 0.400 [0.300, 0.500] clears; 1: 0.200 [0.100, 0.300]; 2: 0.300 [0.200, 0.400] clears"
+
+
+def test_readouts_files_keep_other_pairs_and_replace_a_pair_measured_again(tmp_path):
+    from recinterp import readouts
+
+    def rows(enc, kind, v):
+        return [{"dataset": "d", "encoder": enc, "readout": kind, "metric": m, "model": v} for m in ("gen", "probe")]
+
+    readouts.record(tmp_path, rows("caser", "fitted", 0.1), {"d/caser": {"fitted": {"a": 1}}}, {"preset": "p"})
+    readouts.record(tmp_path, rows("sasrec", "encoder", 0.2), {"d/sasrec": {"encoder": {"b": 2}}}, {"preset": "p"})
+    merged = readouts.record(tmp_path, rows("caser", "fitted", 0.3), {"d/caser": {"encoder": {"c": 3}}}, {"preset": "p"})
+    assert readouts.measured(tmp_path) == {("d", "caser", "fitted"), ("d", "sasrec", "encoder")}
+    assert sorted((r["encoder"], r["model"]) for r in merged) == [("caser", 0.3)] * 2 + [("sasrec", 0.2)] * 2
+    report = pd.read_json(tmp_path / readouts.JSON, typ="series")
+    assert report["runs"]["d/caser"] == {"fitted": {"a": 1}, "encoder": {"c": 3}} and report["preset"] == "p"
