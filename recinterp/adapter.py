@@ -19,18 +19,20 @@ Kinds:
                   whose state is all zero (padding) gives zero soft tokens.
 
 An adapter saves and loads on its own (``adapter.safetensors`` + ``adapter_config.json``
-naming the encoder, dataset, LLM and task it was trained for), like a PEFT adapter;
-loading against an LLM of another width raises.
+naming the encoder, dataset, LLM and task it was trained for), like a PEFT adapter, and a
+``SHA256SUMS`` of both (``recinterp.config.seal``): a changed byte in either is refused on load
+(``IntegrityError`` naming the file); loading against an LLM of another width raises.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+from recinterp.config import IntegrityError, read_json, seal, unseal, verify, write_json_atomic
 
 KINDS = ("linear", "conv_pool", "mlp2x_gelu", "structured")
 WEIGHTS_NAME = "adapter.safetensors"
@@ -172,17 +174,18 @@ class Adapter(nn.Module):
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write adapter.safetensors + adapter_config.json into ``folder`` (atomically, file by file)."""
+        """Write adapter.safetensors + adapter_config.json into ``folder`` (atomically, file by file),
+        then their SHA256SUMS (last: a save cut short is never taken for a whole one)."""
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        unseal(folder)
         tmp = folder / (WEIGHTS_NAME + ".tmp")
         save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
         os.replace(tmp, folder / WEIGHTS_NAME)
-        tmp = folder / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(asdict(self.cfg), indent=2))
-        os.replace(tmp, folder / CONFIG_NAME)
+        write_json_atomic(folder / CONFIG_NAME, asdict(self.cfg))
+        seal(folder, (WEIGHTS_NAME, CONFIG_NAME))
         return folder
 
 
@@ -196,20 +199,39 @@ def build_adapter(cfg: AdapterConfig | None = None, **kw) -> Adapter:
     return Adapter(AdapterConfig(**{**base, **kw}))
 
 
-def load_adapter(folder: str | os.PathLike, d_llm: int | None = None, map_location="cpu") -> Adapter:
-    """Load a saved adapter; ``d_llm`` (the LLM it will feed) must equal the width it was trained for."""
-    from safetensors.torch import load_file
-
+def read_adapter_config(folder: str | os.PathLike) -> AdapterConfig:
+    """The config of the adapter saved in ``folder``, verified against its SHA256SUMS."""
     folder = Path(folder)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (folder / name).exists():
             raise FileNotFoundError(f"no {name} in {folder}")
-    cfg = AdapterConfig(**json.loads((folder / CONFIG_NAME).read_text()))
+    fix = f"re-save or retrain the adapter, or delete {folder} (a trained adapter is never read unverified)"
+    verify(folder, (CONFIG_NAME, WEIGHTS_NAME), fix, unsealed="warn")
+    saved = read_json(folder / CONFIG_NAME, fix)
+    names = {f.name for f in fields(AdapterConfig)}
+    if not isinstance(saved, dict) or set(saved) - names:
+        raise IntegrityError(f"{folder / CONFIG_NAME} is not an adapter config (unknown keys "
+                             f"{sorted(set(saved) - names) if isinstance(saved, dict) else type(saved).__name__}). "
+                             f"To fix: {fix}")
+    return AdapterConfig(**saved)
+
+
+def load_adapter(folder: str | os.PathLike, d_llm: int | None = None, map_location="cpu") -> Adapter:
+    """Load a saved adapter; ``d_llm`` (the LLM it will feed) must equal the width it was trained for.
+    Both files are checked against the SHA256SUMS written with them (``IntegrityError`` if not)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    cfg = read_adapter_config(folder)
     if d_llm is not None and int(d_llm) != cfg.d_llm:
         raise ValueError(f"adapter in {folder} was trained for an LLM of width {cfg.d_llm} ({cfg.llm or 'unknown LLM'}), "
                          f"cannot feed an LLM of width {d_llm}")
     proj = Adapter(cfg)
-    proj.load_state_dict(load_file(str(folder / WEIGHTS_NAME), device=str(map_location)))
+    try:
+        proj.load_state_dict(load_file(str(folder / WEIGHTS_NAME), device=str(map_location)))
+    except Exception as e:  # noqa: BLE001 - only a folder saved before the SHA256SUMS rule can get here
+        raise IntegrityError(f"{folder / WEIGHTS_NAME} cannot be read as the adapter its {CONFIG_NAME} describes "
+                             f"({type(e).__name__}: {str(e)[:300]}): re-save or retrain the adapter") from None
     return proj
 
 

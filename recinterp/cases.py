@@ -6,14 +6,19 @@ items visible in the input (own-sequence distractors for the probes).
 ``make_examples`` adds the prompt (a training paraphrase or a held-out phrasing) and
 the target text built from the normalised titles.
 
-``INPUTS`` is the one table of every task's inputs (how its features are made):
-``recinterp.tasks`` builds the features, ``recinterp.prompts`` holds the phrasings.
+A task is an object (:class:`Task`), registered by name in ``TASKS``: it owns what
+differs between tasks (its inputs, how its cases are built, its prompt and target, its
+generation metric and evaluation defaults, its readout pairs, its probe answers, its
+default soft-token layout), and everything else asks it instead of testing the name.
+The built-in tasks (item alignment, sequence recovery, sequence residual) register when
+``recinterp.tasks`` is imported; a new task is one file with a ``Task`` subclass and one
+``register_task(MyTask())``.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,18 +27,117 @@ import torch
 
 from recinterp import prompts as P
 from recinterp.collator import Example
-from recinterp.config import write_json_atomic
+from recinterp.config import IntegrityError, read_json, seal, unseal, verify, write_json_atomic
 from recinterp.llm import SLOT_TOKEN
 
-TASKS = ("item", "recovery", "residual")
-# task -> the inputs it can read; the first is the default (see recinterp.tasks.recovery / .residual)
-INPUTS = {"item": ("item",), "recovery": ("all", "last"), "residual": ("pair", "diff", "two_slots")}
+class Task:
+    """One task: what the library asks instead of testing a task's name.
+
+    Subclasses set ``name`` and ``inputs`` and define ``prompts``, ``build`` and
+    ``readout_inputs``; the rest has defaults that fit a one-title answer.
+    """
+
+    name: str = ""
+    inputs: tuple[str, ...] = ()  # how its features can be made; the first is the default
+    generation_metric: str = "hit"  # per case: "hit" (the true title is named) or "found" (titles named, 0..A)
+    layout: str = "inline"  # the aligned route's soft-token layout ("list": one numbered line per position)
+    aligned_route: str = "structured"  # the aligned route: "structured" (readout + aligner) or "aligner" (item table)
+    readout_per: str = "case"  # what one readout pair is: a "case" or a "position" of it
+    readout_reference: bool = True  # evaluations carry a fitted LinearReadout reference when asked to
+    eval_defaults: dict = {}  # evaluate()'s defaults for this task (samplers, n_distractors, max_new_tokens)
+    popular_sampler: bool = True  # add the popularity-matched sampler when popularity counts are given
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    # -- prompt and target -----------------------------------------------------------
+    def prompts(self, input: str) -> P.TaskPrompts:
+        raise NotImplementedError
+
+    def target(self, ids: list[int], titles: list[str], order: str = "keep", rng: random.Random | None = None) -> str:
+        """The answer text for true items ``ids`` (one title: the first)."""
+        return P.title_target(titles[ids[0]])
+
+    def answer_texts(self, candidates: list[list[int]], titles: list[str]) -> tuple[list[list[str]], bool]:
+        """The likelihood probe's answer text per candidate, and whether it ends with EOS."""
+        return [[titles[c] for c in row] for row in candidates], True
+
+    # -- cases ---------------------------------------------------------------------------
+    def build(self, enc, ds, split: str, input: str, positions: str = "last", seed: int = 0,
+              held_out_items: float = 0.1) -> "Cases":
+        """The task's cases on a split of dataset ``ds`` (``recinterp.tasks.build_cases`` caches them)."""
+        raise NotImplementedError
+
+    def eval_splits(self, split: str) -> list[str]:
+        """The splits an evaluation reads, given the preset's eval split."""
+        return [split]
+
+    def evaluate_kwargs(self, with_popularity: bool) -> dict:
+        samplers = tuple(self.eval_defaults.get("samplers", ("random",)))
+        if with_popularity and self.popular_sampler:
+            samplers += ("popular",)
+        return {**self.eval_defaults, "samplers": samplers}
+
+    # -- readouts and encoder-space references -------------------------------------------
+    def readout_inputs(self, cases: "Cases") -> torch.Tensor:
+        """(N, d) what the reference ``LinearReadout`` reads (recinterp.probes)."""
+        raise NotImplementedError
+
+    def readout_pairs(self, cases: "Cases") -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) the aligned route's readout learns from (state -> item)."""
+        raise ValueError(f"no readout for task {self.name!r}")
+
+    def extra_readout_pairs(self, enc, split, per_item: int, input: str, seed: int = 0):
+        raise ValueError(f"readout option random_appends applies to the residual task only (a task takes it by "
+                         f"defining extra_readout_pairs), not to {self.name!r}")
+
+    def encoder_scores(self, item_embeddings: torch.Tensor, cases: "Cases", candidates: torch.Tensor):
+        """(N, C) the encoder's own scores of the candidates, a reference for the probe; None: no reference."""
+        return None
+
+
+TASKS: dict[str, Task] = {}  # name -> the task object (register_task)
+
+
+def register_task(task: Task) -> Task:
+    """Make ``task`` known by its name (replacing a task of that name); returns it."""
+    if not task.name or not task.inputs:
+        raise ValueError(f"a task needs a name and at least one input, got {task!r} with inputs {task.inputs!r}")
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}: choose one of {sorted(TASKS)} (the built-in tasks register "
+                         f"when recinterp.tasks is imported; a new one with register_task)")
+    return TASKS[name]
+
+
+def get_split(ds, name: str):
+    """A split by name ("train", "val", "test" or an extra such as "test_all"); (split, name used)."""
+    if name in ds.extra:
+        return ds.extra[name], name
+    if name in ("train", "val", "test"):
+        return getattr(ds, name), name
+    if name == "test_all":  # only MovieLens has every position of the test users
+        return ds.test, "test"
+    raise ValueError(f"unknown split {name!r} for {ds.name}: choose train, val, test or one of {sorted(ds.extra)}")
+
+
+@torch.no_grad()
+def hidden_states(enc, seqs: torch.Tensor, lens: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """The encoder's states (N, L, d) of windows ``seqs`` (N, L) of ``lens`` items, in batches, on the CPU."""
+    enc.eval()
+    dev = next(enc.parameters()).device
+    return torch.cat([enc.hidden_states(seqs[s:s + batch_size].to(dev), lens[s:s + batch_size].to(dev)).float().cpu()
+                      for s in range(0, len(seqs), batch_size)])
 
 
 @dataclass
 class Cases:
-    task: str  # item | recovery | residual
-    input: str  # how the features were made (INPUTS[task])
+    task: str  # a registered task's name (TASKS)
+    input: str  # how the features were made (one of the task's inputs)
     features: torch.Tensor  # (N, S, P, d_in) float32: what the adapter reads, S placeholders per case
     answers: torch.Tensor  # (N, A) int64 true item ids, -1 padded (recovery: the window, oldest first)
     context: torch.Tensor  # (N, L) int64 items visible in the input, -1 padded (own-sequence distractors)
@@ -41,10 +145,9 @@ class Cases:
     meta: dict = field(default_factory=dict)  # encoder, dataset, split, notes
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}: choose one of {TASKS}")
-        if self.input not in INPUTS[self.task]:
-            raise ValueError(f"unknown input {self.input!r} for {self.task}: choose one of {INPUTS[self.task]}")
+        inputs = get_task(self.task).inputs
+        if self.input not in inputs:
+            raise ValueError(f"unknown input {self.input!r} for {self.task}: choose one of {inputs}")
         n = self.features.shape[0]
         if self.features.dim() != 4 or self.answers.shape[0] != n or self.context.shape[0] != n:
             raise ValueError(f"cases need features (N, S, P, d_in), answers (N, A), context (N, L) with one N; got "
@@ -66,12 +169,14 @@ class Cases:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        unseal(folder)
         tensors = {"features": self.features, "answers": self.answers, "context": self.context,
                    **{f"states.{k}": v for k, v in self.states.items()}}
         tmp = folder / "cases.safetensors.tmp"
         save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp))
         os.replace(tmp, folder / "cases.safetensors")
         write_json_atomic(folder / "cases.json", {"task": self.task, "input": self.input, "meta": self.meta})
+        seal(folder, CASE_FILES)  # last: a folder without it is incomplete
         return folder
 
     @classmethod
@@ -81,16 +186,25 @@ class Cases:
         folder = Path(folder)
         if not (folder / "cases.json").exists() or not (folder / "cases.safetensors").exists():
             raise FileNotFoundError(f"no cached cases in {folder}")
-        info = json.loads((folder / "cases.json").read_text())
+        fix = f"delete {folder} (the cases are rebuilt from the encoder)"
+        verify(folder, CASE_FILES, fix)
+        info = read_json(folder / "cases.json", fix)
         t = load_file(str(folder / "cases.safetensors"))
         states = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("states.")}
         return cls(info["task"], info["input"], t["features"], t["answers"], t["context"], states, info["meta"])
 
 
+CASE_FILES = ("cases.safetensors", "cases.json")
+
+
 def cached(folder: str | os.PathLike | None, build) -> Cases:
-    """Load cases from ``folder`` if it holds them, else ``build()`` and save them there."""
+    """Load cases from ``folder`` if it holds them, else ``build()`` and save them there.
+    Cases that fail their SHA256SUMS check are rebuilt, with a warning naming the file."""
     if folder is not None and (Path(folder) / "cases.json").exists():
-        return Cases.load(folder)
+        try:
+            return Cases.load(folder)
+        except IntegrityError as e:
+            warnings.warn(f"{e} (by hand). The cached cases are not used: rebuilding them now.", stacklevel=2)
     cases = build()
     if folder is not None:
         cases.save(folder)
@@ -99,11 +213,7 @@ def cached(folder: str | os.PathLike | None, build) -> Cases:
 
 # -- prompts and targets ----------------------------------------------------------------
 def prompts_for(cases: Cases) -> P.TaskPrompts:
-    if cases.task == "item":
-        return P.ITEM
-    if cases.task == "recovery":
-        return P.RECOVERY
-    return P.RESIDUAL_TWO if cases.input == "two_slots" else P.RESIDUAL_ONE
+    return get_task(cases.task).prompts(cases.input)
 
 
 def nouns_for(dataset: str) -> tuple[str, str]:
@@ -126,14 +236,7 @@ def render(tokenizer, template: str, slots, n_tokens: int, slot_token: str, data
 
 
 def target_text(cases: Cases, i: int, titles: list[str], order: str = "keep", rng: random.Random | None = None) -> str:
-    ids = [int(a) for a in cases.answers[i] if a >= 0]
-    if cases.task != "recovery":
-        return P.title_target(titles[ids[0]])
-    if order == "shuffle":
-        (rng or random).shuffle(ids)
-    elif order != "keep":
-        raise ValueError(f"unknown target order {order!r}: choose 'keep' (oldest first) or 'shuffle'")
-    return P.list_target([titles[j] for j in ids])
+    return get_task(cases.task).target([int(a) for a in cases.answers[i] if a >= 0], titles, order, rng)
 
 
 def make_examples(cases: Cases, idx, titles: list[str], llm, n_tokens: int, phase: str = "eval", seed: int = 0,

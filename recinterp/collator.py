@@ -9,12 +9,16 @@ repeat over thousands of cases), target tokenisation with EOS and the truncation
 ``max_target_tokens`` (the authors: 32), padding on either side, labels (``IGNORE`` outside
 the target), position ids that ignore left padding, and the mask of the slot positions
 the interpreter writes the soft tokens into.  The interpreter never tokenises.
+``truncation_report`` measures what that truncation leaves of a recovery target (notebook 03).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from recinterp.prompts import TITLE_SEP
 
 IGNORE = -100  # label of a position without a target token (torch's cross-entropy ignore_index)
 
@@ -105,3 +109,19 @@ class Collator:
         if feats.dim() != 4:
             raise ValueError(f"features must be (S, P, d_in) per example, got {tuple(feats.shape[1:])}")
         return Batch(ids, attn, positions(attn), labels, ids == self.llm.slot_token_id, feats)
+
+
+def truncation_report(tokenizer, split, titles: list[str], max_tokens: int, n: int = 500, seed: int = 0) -> dict:
+    """How much of a recovery target (titles joined by "; ", + EOS) the first ``max_tokens`` tokens hold,
+    over a seeded sample of ``n`` training windows."""
+    g = torch.Generator().manual_seed(seed)
+    n_titles, n_tokens, inside = [], [], []
+    for i in torch.randperm(len(split), generator=g)[:n].tolist():
+        ts = [titles[j] for j in split.seqs[i, : int(split.lens[i])].tolist()]
+        ends = [len(tokenizer(TITLE_SEP.join(ts[: k + 1]), add_special_tokens=False)["input_ids"]) for k in range(len(ts))]
+        n_titles.append(len(ts))
+        n_tokens.append(ends[-1] + 1)  # + EOS
+        inside.append(sum(e <= max_tokens for e in ends))
+    return {"max_target_tokens": max_tokens, "n_windows": len(n_titles), "mean_target_tokens": float(np.mean(n_tokens)),
+            "mean_titles": float(np.mean(n_titles)), "mean_titles_supervised": float(np.mean(inside)),
+            "share_titles_supervised": float(np.sum(inside) / np.sum(n_titles))}

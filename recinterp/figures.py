@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 
 from recinterp import report
+from recinterp.report import tables
 from recinterp.config import NOTEBOOKS
+from recinterp.metrics import ci_values
 
 
 
@@ -54,13 +56,6 @@ def save_figure(fig, name: str, figures_dir: str | os.PathLike, preset: str) -> 
 # ---------------------------------------------------------------------------------------
 # Tables (long DataFrames) from each notebook's metrics, then one plot function per figure
 # ---------------------------------------------------------------------------------------
-def _ci(d):
-    """(mean, lo, hi) of a {mean, lo, hi} summary, or NaNs."""
-    if not isinstance(d, dict) or "mean" not in d:
-        return float("nan"), float("nan"), float("nan")
-    return float(d["mean"]), float(d.get("lo", d["mean"])), float(d.get("hi", d["mean"]))
-
-
 def recommender_table(m02: dict):
     import pandas as pd
 
@@ -117,7 +112,7 @@ def recovery_hist_table(runs: list):
     """Long table of the recovery distribution (dataset, condition, k, share): the main adapter on
     the first encoder of each dataset (the paper's figure)."""
     main = report.select(runs, task="recovery", role="main")
-    return report.histogram_rows([r for r in main if r["encoder"] == main[0]["encoder"]] if main else [])
+    return tables.histogram_rows([r for r in main if r["encoder"] == main[0]["encoder"]] if main else [])
 
 
 def plot_recovery_hist(table):
@@ -142,7 +137,7 @@ def headline_runs(runs: list, task: str) -> list:
 def probe_table(runs: list, task: str):
     """Long table of the headline route's likelihood probes (every encoder) against their soft-token controls:
     dataset, encoder, sampler, condition, measure, mean, lo, hi, n."""
-    t = report.probe_rows(headline_runs(runs, task))
+    t = tables.probe_rows(headline_runs(runs, task))
     return t[t.condition.isin(["model", "shuffled", "zero"])].reset_index(drop=True) if len(t) else t
 
 
@@ -165,7 +160,7 @@ def plot_probe(table, metric: str = "Hit@1", by: str = "encoder", title: str = "
 
 def residual_generation_table(runs: list):
     """Long table of the headline route's residual hit rate per encoder (dataset, encoder, condition, mean, lo, hi, n)."""
-    t = report.generation_rows(headline_runs(runs, "residual"))
+    t = tables.generation_rows(headline_runs(runs, "residual"))
     return t[t.measure == "hit"].reset_index(drop=True) if len(t) else t
 
 
@@ -174,7 +169,7 @@ def plot_residual_generation(table):
 
     dss = list(dict.fromkeys(table.dataset))
     fig, axes = plt.subplots(1, len(dss), figsize=(4.8 * len(dss), 3.4), squeeze=False)
-    order = [e for e in ("gru4rec", "caser", "sasrec") if e in set(table.encoder)]
+    order = list(dict.fromkeys(table.encoder))  # the preset's encoder order (the runs'), every encoder it ran
     for ax, ds in zip(axes[0], dss):
         p = table[table.dataset == ds]
         _bars_with_ci(ax, p, "encoder", "condition", order=order or None)
@@ -192,11 +187,11 @@ def instantiation_tables(m05: dict):
     nov, judged = [], []
     for ds, d in m05["datasets"].items():
         for src, s in d["sources"].items():
-            mean, lo, hi = _ci(s["novelty"])
+            mean, lo, hi = ci_values(s["novelty"])
             nov.append({"dataset": ds, "source": src, "measure": "not in catalogue", "mean": mean, "lo": lo, "hi": hi,
                         "n": s["novelty"].get("n")})
             if s.get("fidelity"):
-                mean, lo, hi = _ci(s["fidelity"]["hit"])
+                mean, lo, hi = ci_values(s["fidelity"]["hit"])
                 nov.append({"dataset": ds, "source": src, "measure": "true title named", "mean": mean, "lo": lo,
                             "hi": hi, "n": s["fidelity"]["hit"].get("n")})
         for pair, res in d.get("judged", {}).items():

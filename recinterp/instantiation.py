@@ -14,22 +14,29 @@ falls out of both, as it does in the data's sliding windows.
 The measurements of task 3 (notebook 05) live here too: route fidelity (is a real item's
 true title named, against a shuffled pairing), novelty, how often the named item is the
 true next one and how the recommenders retrieve it, genre overlap of the named and the
-appended item with the history, and how often a judge agrees with that content proxy.
+appended item with the history, and how often a judge agrees with that content proxy;
+and notebook 05's steps, per dataset, on an :class:`Instantiation`.  The real-item source
+is named after the encoder it comes from (``sources(enc.name)``: its top-1 recommendation).
 """
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from .adapter import load_adapter
 from .cases import Cases, make_examples
 from .controls import paired_diff
-from .metrics import ranks_from_scores, summarize
-from .models import SeqEncoder
-from .novelty import genre_overlap, novel_flags
-from .prompts import TITLE_SEP
+from .data import load_dataset
+from .interpreter import Interpreter
+from .judges import judge_pairs
+from .metrics import format_ci, ranks_from_scores, summarize
+from .models import SeqEncoder, load_checkpoint
+from .novelty import CatalogueMatcher, genre_overlap, match_catalogue, novel_flags
+from .prompts import TITLE_SEP, chat_prompt
 from .tasks.residual import residual_features
 from .textmatch import found_titles
 
@@ -61,7 +68,9 @@ def residual_states(enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, item
 # ---------------------------------------------------------------------------------------
 # The three candidates, and naming them through the residual adapter
 # ---------------------------------------------------------------------------------------
-SOURCES = ("dreamrec", "sasrec", "random")
+def sources(encoder: str) -> tuple[str, str, str]:
+    """Task 3's three candidates, by where they come from: DreamRec, ``encoder``'s own top-1, a random item."""
+    return ("dreamrec", encoder, "random")
 
 
 @torch.no_grad()
@@ -72,7 +81,7 @@ def candidate_items(enc: SeqEncoder, dreamrec, ids: torch.Tensor, lens: torch.Te
     - ``dreamrec``: DreamRec's generated x0 (a frozen-table DreamRec built on ``enc``'s table,
       so ``to_source_space`` makes it readable by ``enc``; otherwise fit a bridge first);
       ``ids`` = the nearest catalogue item by inner product in ``enc``'s space (for reference).
-    - ``sasrec``: ``enc``'s own top-1 recommendation (its real embedding).
+    - ``enc.name`` (e.g. ``sasrec``): ``enc``'s own top-1 recommendation (its real embedding).
     - ``random``: a uniformly random catalogue item.
     Returns {source: {"emb": (B, d), "ids": (B,) int64}}.
     """
@@ -82,7 +91,7 @@ def candidate_items(enc: SeqEncoder, dreamrec, ids: torch.Tensor, lens: torch.Te
     top1 = enc.scores(enc.user_state(ids, lens)).argmax(1)
     rand = torch.randint(0, enc.n_items, (ids.shape[0],), generator=g)
     return {"dreamrec": {"emb": x0, "ids": (x0 @ table.T).argmax(1)},
-            "sasrec": {"emb": table[top1], "ids": top1},
+            enc.name: {"emb": table[top1], "ids": top1},
             "random": {"emb": table[rand], "ids": rand}}
 
 
@@ -228,3 +237,203 @@ def proxy_agreement(verdicts: list[str], hist_tags: list, matches_a: list[dict],
             continue
         agree.append(float((verdict == "A") == (oa > ob)))
     return summarize(agree, seed=seed) if agree else None
+
+
+# ---------------------------------------------------------------------------------------
+# Notebook 05, step by step: one Instantiation per dataset
+# ---------------------------------------------------------------------------------------
+ROUTE_ADAPTERS = {"appended": "residual", "appended_aligned": "residual_aligned", "direct": "aligner"}  # notebook 04's
+
+
+@dataclass
+class Instantiation:
+    """Task 3 on one dataset: the encoder, DreamRec, the routes notebook 04 saved, the test histories,
+    and what each step measured (filled in by the methods, in the notebook's order)."""
+
+    name: str
+    ds: object
+    enc: SeqEncoder
+    dr: object
+    interps: dict  # route -> Interpreter reading through notebook 04's adapter
+    test: object  # the first n_cases test windows
+    headline: str  # the route whose answers are the task's answers
+    items: dict = field(default_factory=dict)  # source -> {"emb", "ids"}
+    routes: dict = field(default_factory=dict)  # route -> source -> named title per history
+    fidelity: dict = field(default_factory=dict)  # (route, source) -> route_fidelity, real sources
+    novelty: dict = field(default_factory=dict)  # (route, source) -> novelty_summary
+    matches: dict = field(default_factory=dict)  # source -> catalogue matches of the headline route's answers
+    accuracy: dict = field(default_factory=dict)  # source -> named_is_next (+ retrieval HR@k of its recommender)
+    content: dict = field(default_factory=dict)  # source -> content_overlap
+    hist_tags: list = field(default_factory=list)  # per history, per item: its content tags
+    judged: dict = field(default_factory=dict)  # (source A, source B) -> judge_pairs result
+
+    @classmethod
+    def load(cls, llm, checkpoints, name: str, source, encoder: str, n_cases: int, headline_route: str = "end_to_end",
+             log=print) -> "Instantiation":
+        """The dataset (``source``: a name or a folder), its encoder and DreamRec, and every route notebook 04
+        saved (a missing one is skipped, saying so); ``headline_route`` aligned: the direct route."""
+        ds = load_dataset(source)
+        enc = load_checkpoint(checkpoints, name, encoder)
+        dr = load_checkpoint(checkpoints, name, "dreamrec")
+        saved = checkpoints / "adapters" / name / encoder
+        interps = {}
+        for route, adapter in ROUTE_ADAPTERS.items():
+            folder = saved / adapter
+            if (folder / "adapter_config.json").exists():
+                interps[route] = Interpreter(llm, load_adapter(folder, d_llm=llm.hidden_size))
+            else:
+                log(f"{name}: no {route} route ({folder} is missing: run notebook 04 with that route)")
+        if not interps:
+            raise FileNotFoundError(f"no adapter of notebook 04 under {saved}: run notebook 04 first")
+        test = ds.test.subset(range(min(n_cases, len(ds.test))))
+        head = "direct" if headline_route == "aligned" and "direct" in interps else next(iter(interps))
+        for route, it in interps.items():
+            c = it.adapter_cfg
+            log(f"{name}/{route}: {c.kind} adapter, input={c.input}, n_tokens={c.n_tokens}"
+                + (f", temperature={c.temperature}" if c.kind == "structured" else "") + f", fitted for {c.encoder}/{c.dataset}")
+        log(f"{name}: {len(test)} test histories; headline route: {head}")
+        return cls(name, ds, enc, dr, interps, test, head)
+
+    @property
+    def sources(self) -> tuple[str, str, str]:
+        return sources(self.enc.name)
+
+    @property
+    def answers(self) -> dict:
+        """source -> the headline route's named titles."""
+        return self.routes[self.headline]
+
+    @property
+    def titles(self) -> list[str]:
+        return self.ds.catalogue.norm_titles
+
+    def name_candidates(self, max_new_tokens: int, batch_size: int, seed: int = 0, w: float | None = None) -> dict:
+        """Every source named on every route: the direct route reads the embedding itself, the appended
+        routes read it appended to the history through the residual adapter.  -> route -> source -> titles"""
+        t = self.test
+        self.items = candidate_items(self.enc, self.dr, t.seqs, t.lens, seed=seed, w=w)
+        for route, it in self.interps.items():
+            self.routes[route] = {}
+            for src in self.sources:
+                if route == "direct":
+                    raw = name_embeddings(it, self.items[src], self.titles, dataset=self.name,
+                                          max_new_tokens=max_new_tokens, batch_size=batch_size)
+                else:
+                    raw = name_items(it, self.enc, t.seqs, t.lens, self.items[src], self.titles, dataset=self.name,
+                                     input=it.adapter_cfg.input, max_new_tokens=max_new_tokens, batch_size=batch_size)
+                self.routes[route][src] = [first_title(a) for a in raw]
+        return self.routes
+
+    def measure_fidelity(self, seed: int = 0) -> dict:
+        """Route fidelity of the real sources (the encoder's top-1, a random item) on every route."""
+        self.fidelity = {(route, src): route_fidelity(answers[src], self.items[src]["ids"], self.titles, seed=seed)
+                         for route, answers in self.routes.items() for src in self.sources[1:]}
+        return self.fidelity
+
+    def measure_novelty(self, threshold: float, seed: int = 0) -> dict:
+        """Not-in-catalogue share per route and source; the headline route's catalogue matches kept."""
+        matcher = CatalogueMatcher(self.titles)
+        for route, answers in self.routes.items():
+            for src in self.sources:
+                m = match_catalogue(answers[src], matcher, threshold=threshold)
+                self.novelty[(route, src)] = novelty_summary(m, seed=seed)
+                if route == self.headline:
+                    self.matches[src] = m
+        return self.novelty
+
+    def example_rows(self, n: int) -> list[dict]:
+        """The first ``n`` histories (last 3 titles), the true next title and each source's named title
+        (with its nearest catalogue title when it is not in the catalogue)."""
+        rows, t = [], self.test
+        for i in range(min(n, len(t))):
+            hist = [self.titles[j] for j in t.seqs[i, : int(t.lens[i])].tolist()]
+            row = {"dataset": self.name, "history (last 3)": " | ".join(hist[-3:]), "true next": self.titles[int(t.next[i])]}
+            for src in self.sources:
+                m = self.matches[src][i]
+                near = f" (≈ {m['nearest_title']}, {m['score']:.2f})" if m["nearest_title"] and not m["in_catalogue"] else ""
+                row[src] = f"{self.answers[src][i]}{near}"
+            rows.append(row)
+        return rows
+
+    def measure_accuracy(self, seed: int = 0) -> None:
+        """Is the named item the true next one (and how the two recommenders retrieve it); genre overlap
+        of the named and the appended item with the history."""
+        t, cat = self.test, self.ds.catalogue
+        self.hist_tags = history_tags(cat, t.seqs, t.lens)
+        with torch.no_grad():
+            ret = {self.enc.name: self.enc.score_sequences(t.seqs, t.lens),
+                   "dreamrec": self.dr.score_sequences(t.seqs, t.lens, generator=torch.Generator().manual_seed(seed))}
+        for src in self.sources:
+            m = self.matches[src]
+            self.accuracy[src] = {"named_is_next": named_is_next(m, t.next, seed=seed),
+                                  **(retrieval(ret[src], t.next) if src in ret else {})}
+            self.content[src] = content_overlap(self.hist_tags, m, self.items[src]["ids"], cat, seed=seed)
+
+    def accuracy_rows(self) -> dict:
+        return {f"{self.name} / {src}": {
+            "named = next": a["named_is_next"]["mean"], "retrieval HR@1": a.get("retrieval_HR@1"),
+            "retrieval HR@10": a.get("retrieval_HR@10"),
+            "genre overlap (named)": self.content[src]["named_item"]["mean"] if self.content[src]["named_item"] else None,
+            "genre overlap (appended)": self.content[src]["appended_item"]["mean"] if self.content[src]["appended_item"] else None}
+            for src, a in self.accuracy.items()}
+
+    def judge(self, judge, n_cases: int, seed: int = 0) -> dict:
+        """Every pair of sources judged on the first ``n_cases`` histories where both named something (both
+        orders), with the judge's agreement with the content proxy."""
+        judge.item_word = self.ds.noun  # the dataset's own noun ("movie", "game", "track", "item")
+        n = min(n_cases, len(self.test))
+        t = self.test
+        hist = [[self.titles[j] for j in t.seqs[i, : int(t.lens[i])].tolist()] for i in range(n)]
+        dr, real, rand = self.sources
+        for a, b in ((dr, real), (dr, rand), (real, rand)):
+            ok = [i for i in range(n) if self.answers[a][i] and self.answers[b][i]]
+            res = judge_pairs(judge, [(hist[i], self.answers[a][i], self.answers[b][i]) for i in ok])
+            res["proxy_agreement"] = proxy_agreement([pc["combined"] for pc in res["per_case"]],
+                                                     [self.hist_tags[i] for i in ok],
+                                                     [self.matches[a][i] for i in ok],
+                                                     [self.matches[b][i] for i in ok], self.ds.catalogue, seed=seed)
+            self.judged[(a, b)] = res
+        return self.judged
+
+    def judged_rows(self) -> dict:
+        return {f"{self.name}: A={a} vs B={b}": {
+            "n": res["n_cases"], "A wins": res["rates"]["A"]["mean"], "tie": res["rates"]["tie"]["mean"],
+            "B wins": res["rates"]["B"]["mean"], "no answer": res["rates"]["none"]["mean"], "A−B [95% CI]": format_ci(res["a_minus_b"], 2, signed=True) if res["a_minus_b"]["n"] else "",
+            "first-shown share": res["position_bias"]["share_first"]["mean"] if res["position_bias"]["n_letter_answers"] else None,
+            "proxy agreement": res["proxy_agreement"]["mean"] if res["proxy_agreement"] else None}
+            for (a, b), res in self.judged.items()}
+
+    def metrics(self, n_examples: int) -> dict:
+        """This dataset's block of notebook 05's metrics.json."""
+        hl = self.headline
+        d = {"n_cases": len(self.test), "headline_route": hl, "sources": {}, "routes": {}, "judged": {}}
+        for src in self.sources:
+            d["sources"][src] = {"novelty": self.novelty[(hl, src)], "accuracy": self.accuracy[src],
+                                 "content": self.content[src], "fidelity": self.fidelity.get((hl, src)),
+                                 "examples": self.answers[src][:n_examples]}
+        for route, answers in self.routes.items():
+            c = self.interps[route].adapter_cfg
+            d["routes"][route] = {"adapter": {"kind": c.kind, "input": c.input, "temperature": c.temperature},
+                                  "sources": {src: {"novelty": self.novelty[(route, src)],
+                                                    "fidelity": self.fidelity.get((route, src)),
+                                                    "examples": answers[src][:n_examples]} for src in self.sources}}
+        d["judged"] = {f"{a}_vs_{b}": {k: v for k, v in res.items() if k != "per_case"} for (a, b), res in self.judged.items()}
+        return d
+
+
+def describe_items(llm, titles: list[str], noun: str, n: int, max_new_tokens: int = 40) -> list[dict]:
+    """The LLM's one-sentence description of each of the first ``n`` non-empty titles (greedy)."""
+    out, tok = [], llm.tokenizer
+    for title in titles[:n]:
+        if not title:
+            continue
+        # through the prompt builder: the chat template when the tokenizer has one, a plain prompt otherwise
+        text = chat_prompt(tok, f"Describe the {noun} \"{title}\" in one sentence.", system=None)
+        ids = tok(text, return_tensors="pt", add_special_tokens=False)
+        ids = {k: v.to(llm.device) for k, v in ids.items()}
+        with torch.no_grad(), llm.autocast():
+            gen = llm.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=1.2,
+                                     pad_token_id=llm.pad_token_id)
+        out.append({"ideal item": title,
+                    "description": tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()})
+    return out

@@ -18,7 +18,7 @@ Judges
   log-probability of the letters after the chat-templated prompt: deterministic, batched, never
   unparseable. ``mode="generate"`` decodes greedily and parses with :func:`parse_choice`.
 - ``recinterp.openai_judge.OpenAIJudge``: any OpenAI-compatible ``/chat/completions`` endpoint
-  (the HTTP client lives in its own module; it reads answers with :func:`parse_choice`).
+  through the official ``openai`` client (its own module; it reads answers with :func:`parse_choice`).
 
 Known limits
 ------------
@@ -35,6 +35,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import warnings
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -179,7 +180,7 @@ def judge_pairs(judge: Judge, cases: Sequence, both_orders: bool = True) -> dict
     """Run ``judge`` on cases ``(history_titles, cand_a, cand_b)`` (or dicts history/a/b).
 
     Returns {"judge", "n_cases", "both_orders", "counts", "rates", "a_minus_b",
-    "position_bias", "order_agreement", "per_case"}:
+    "position_bias", "order_agreement", "failures", "per_case"}:
     - counts/rates: outcome per case from A's side: "A" = A wins, "B" = A loses, "tie", "none"
       (rates over all cases, each a {mean, lo, hi, n} bootstrap summary);
     - a_minus_b: mean of +1 (A wins) / -1 (B wins) / 0 (tie) over answered cases, with CI;
@@ -187,7 +188,9 @@ def judge_pairs(judge: Judge, cases: Sequence, both_orders: bool = True) -> dict
     - position_bias: share of raw letter answers (every query, before mapping back) that chose
       the candidate shown first;
     - order_agreement (both orders only): share of cases, both orders answered with a letter,
-      where the two orders picked the same candidate.
+      where the two orders picked the same candidate;
+    - failures: the ``none`` count, ``all_none`` (warned: nothing was judged), the judge's last
+      error and counts (see ``_failures``).
     """
     queries = [as_query(c) for c in cases]  # validate everything before the first (paid) call
     asked = list(queries)
@@ -217,7 +220,21 @@ def judge_pairs(judge: Judge, cases: Sequence, both_orders: bool = True) -> dict
     if both_orders:
         agree = [x == y for x, y in zip(first, second) if x in ("A", "B") and y in ("A", "B")]
         out["order_agreement"] = _summ(agree)
+    out["failures"] = _failures(judge, counts["none"], n)
     return out
+
+
+def _failures(judge, n_none: int, n: int) -> dict:
+    """What kept verdicts from a run: its ``none`` count, whether every case is ``none`` (then a
+    warning with the judge's last error: such a run measured nothing, it is not "all ties"), the
+    judge's own counts and last error when it keeps them (``OpenAIJudge``)."""
+    stats, last = dict(getattr(judge, "stats", None) or {}), getattr(judge, "last_error", None)
+    all_none = n > 0 and n_none == n
+    if all_none:
+        warnings.warn(f"judge {getattr(judge, 'name', judge)!r} gave no verdict for any of the {n} case(s) (every "
+                      f"one is 'none'): this comparison measured nothing. Last error: {last or 'none recorded'}; "
+                      f"counts: {stats or 'none kept'}", stacklevel=3)
+    return {"n_none": n_none, "all_none": all_none, "last_error": last, "stats": stats}
 
 
 # --------------------------------------------------------------------------- local LLM judge

@@ -1,7 +1,9 @@
 """Where an LLM named by ``load_llm`` comes from, checked before transformers tries (and retries).
 
+- An empty name is a ``ValueError`` listing what a name may be.
 - A name that looks like a path (``/x``, ``./x``, ``~/x``, ``a/b/c``) and does not exist is a
-  ``FileNotFoundError``, not a hub error about repo-id syntax.
+  ``FileNotFoundError``, not a hub error about repo-id syntax; so is a folder with no model in
+  it (no ``config.json``), instead of transformers' advice to install a tokenizer library.
 - A hub id (``org/name``) that is not in the local Hugging Face cache needs the hub: with
   ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` set, or when a 3-second connection probe to the
   hub (or the https proxy) fails, it is a :class:`ModelUnavailable` at once (instead of ~50 s
@@ -58,14 +60,24 @@ def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> tuple[bool, str]:
         return False, f"{host}:{port} ({type(e).__name__}: {e})"
 
 
+KINDS = ("load_llm takes 'embedded' (the bundled SmolLM2), 'tiny' (a random test model), a local folder "
+         "or .gguf file, or a Hugging Face hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'")
+
+
 def check_model_source(name: str) -> dict:
     """Extra ``from_pretrained`` keyword arguments for ``name``, or a clear error right away."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"no model named (got {name!r}): {KINDS}")
     p = Path(name).expanduser()
+    if p.is_dir() and not (p / "config.json").is_file():
+        held = sorted(q.name for q in p.iterdir())
+        raise FileNotFoundError(f"{p} holds no model: a model folder has a config.json, the weights and the tokenizer "
+                                f"files, as save_pretrained / huggingface-cli download write them (it holds "
+                                f"{held[:12] or 'nothing'}); {KINDS}")
     if p.exists():
         return {}
     if looks_local(name):
-        raise FileNotFoundError(f"no such model folder: {p} (load_llm takes 'embedded', a local folder or .gguf "
-                                f"file, or a Hugging Face hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct')")
+        raise FileNotFoundError(f"no such model folder: {p} ({KINDS})")
     if in_local_cache(name):
         return {} if not offline() and hub_reachable()[0] else {"local_files_only": True}
     how = (f"download it first on a machine with network (`huggingface-cli download {name}`, or "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import math
+
 import numpy as np
 import torch
 
@@ -83,3 +85,20 @@ def summarize(values, n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
     m, lo, hi = bootstrap_ci(values, n_boot=n_boot, seed=seed)
     return {"mean": m, "lo": lo, "hi": hi, "n": int(np.asarray(values).size)}
 
+
+
+def ci_values(s) -> tuple[float, float, float]:
+    """(mean, lo, hi) of a {mean, lo, hi} summary (lo = hi = mean when it has no interval); NaNs when ``s`` is none."""
+    if not isinstance(s, dict) or "mean" not in s:
+        return math.nan, math.nan, math.nan
+    return float(s["mean"]), float(s.get("lo", s["mean"])), float(s.get("hi", s["mean"]))
+
+
+def format_ci(s, digits: int = 3, signed: bool = False) -> str:
+    """'0.123 [0.100, 0.150]' from a {mean, lo, hi} summary ('+0.123 [...]' for a difference with ``signed``);
+    "" when there is none or its mean is NaN.  The one CI formatter of tables, figures and the headline."""
+    mean, lo, hi = ci_values(s)
+    if mean != mean:
+        return ""
+    f = f"{'+' if signed else ''}.{digits}f"
+    return f"{mean:{f}} [{lo:{f}}, {hi:{f}}]"

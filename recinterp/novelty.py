@@ -163,13 +163,6 @@ class CatalogueMatcher:
         return scored[:k]
 
 
-def nearest_titles(generated: Sequence[str], catalogue_norm_titles: Sequence[str], k: int = 1,
-                   prefilter: int | None = 50) -> list[list[tuple[int, float]]]:
-    """For each generated title, its ``k`` nearest catalogue titles as (index, ratio), best first."""
-    matcher = CatalogueMatcher(catalogue_norm_titles)
-    return [matcher.nearest(g, k=k, prefilter=prefilter) for g in generated]
-
-
 def _numbers(form: str) -> Counter:
     out, cur = Counter(), ""
     for ch in form + " ":

@@ -1,10 +1,19 @@
 """An OpenAI-compatible chat-completions judge for task 3's pairwise protocol (``recinterp.judges``).
 
-Standard library only (urllib + json): temperature 0; retries with exponential backoff on
-timeouts, connection errors, HTTP 429 and 5xx (when every attempt failed to connect, nothing
-listens at the URL: ``JudgeUnreachable`` names it and the last error); a loopback server is reached without the
-environment's proxy; ``compare_batch`` asks in parallel (a thread pool); an optional JSONL
-cache makes long runs resumable.  The answer text is read with ``judges.parse_choice``.
+The HTTP is the official ``openai`` client's (an optional extra: ``pip install 'recinterp[judge]'``):
+its typed errors, timeouts and retries (timeouts, connection errors, 429 and 5xx, with backoff
+and the server's Retry-After).  ``base_url`` points it at any compatible server (vLLM,
+llama.cpp's server, Ollama: ``http://127.0.0.1:8000/v1``).  What is ours is the protocol:
+temperature 0, the answer grammar (``judges.parse_choice``), both orders (``judges.judge_pairs``),
+an optional JSONL cache that makes long runs resumable, and failing loudly:
+
+- 401, 403, 404, 405 (a wrong key, a model or URL that is not there: a base URL without
+  ``/v1`` is a 404) can never succeed: ``JudgeRejected`` at once, naming the URL and status;
+- nothing listens at the URL: ``JudgeUnreachable`` after the retries, naming it;
+- a server that accepts but never answers: each question gives up after the retries (``none``);
+  ``fail_after`` such questions in a row raise ``JudgeUnreachable`` (the cache keeps what was answered);
+- a per-question refusal (400, 413, 422) or a malformed answer is that question's ``none``;
+  ``judge_pairs`` warns when every verdict of a run is ``none`` and records it in its result.
 
     judge = OpenAIJudge(model="gpt-4o-mini", cache_path="results/cpu/05_.../judge_cache.jsonl")
     judge_pairs(judge, [(history_titles, cand_a, cand_b), ...])
@@ -15,19 +24,18 @@ Configured by the environment: RECINTERP_JUDGE_MODEL (required), RECINTERP_JUDGE
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from .judges import as_query, build_messages, check_query, parse_choice
+
+# Statuses no retry can fix: a wrong key, no permission, a wrong URL or model, a wrong method.
+FATAL_STATUS = (401, 403, 404, 405)
 
 
 def _env(*names: str) -> str | None:
@@ -39,7 +47,11 @@ def _env(*names: str) -> str | None:
 
 
 class JudgeUnreachable(ConnectionError):
-    """Nothing answered at the judge's URL in any attempt (refused, unknown host, unreachable)."""
+    """No answer came from the judge's URL: nothing listens there, or it never answers."""
+
+
+class JudgeRejected(RuntimeError):
+    """The judge's server refuses every request (401, 403, 404, 405): no retry can fix it."""
 
 
 def openai_judge_configured() -> bool:
@@ -47,49 +59,61 @@ def openai_judge_configured() -> bool:
     return _env("RECINTERP_JUDGE_MODEL") is not None
 
 
+def _openai():
+    try:
+        import openai
+    except ImportError:
+        raise ImportError("the OpenAI-compatible judge needs the `openai` package: pip install 'recinterp[judge]' "
+                          "(or pip install openai), or run with judge='local' or 'none'") from None
+    return openai
+
+
 class OpenAIJudge:
-    """A judge behind an OpenAI-compatible chat-completions endpoint (standard library only).
+    """A judge behind an OpenAI-compatible chat-completions endpoint.
 
     base_url: e.g. "https://api.openai.com/v1" or "http://127.0.0.1:8000/v1"; default from
     RECINTERP_JUDGE_BASE_URL, then OPENAI_BASE_URL, then the OpenAI URL.
     model: required, default from RECINTERP_JUDGE_MODEL. api_key: RECINTERP_JUDGE_API_KEY, then
     OPENAI_API_KEY (may be absent for a local server).
-    Up to ``1 + max_retries`` attempts per question; waits ``min(max_backoff, backoff * 2**i)``
-    (or the server's numeric Retry-After, capped) between them. Retried: timeouts, connection
-    errors, HTTP 429 and 5xx. Not retried: other HTTP errors, a malformed answer body. A
-    question that still has no answer is "none" (but when no attempt could even connect,
-    :class:`JudgeUnreachable` is raised: a judge that is not there); ``stats`` counts what happened and
-    ``last_error`` keeps the latest failure. Answers are remembered per judge object (an
+    ``timeout`` (seconds per attempt) and ``max_retries`` go to the client.  ``stats`` counts what
+    happened (ok, cached, http_<status> per attempt, timeout, connection_error, malformed, gave_up)
+    and ``last_error`` keeps the latest failure.  Answers are remembered per judge object (an
     identical question is asked once: temperature 0); ``cache_path``: JSONL of answered prompts,
-    read at start and appended to, so a rerun only asks what is missing. ``workers``: parallel requests
-    in ``compare_batch``.
+    read at start and appended to, so a rerun only asks what is missing.  ``workers``: parallel
+    requests in ``compare_batch``.
     """
 
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
-                 timeout: float = 30.0, max_retries: int = 3, backoff: float = 1.0, max_backoff: float = 30.0,
-                 item_word: str = "item", max_tokens: int = 16, workers: int = 4,
-                 cache_path: str | os.PathLike | None = None, name: str | None = None):
+                 timeout: float = 30.0, max_retries: int = 3, item_word: str = "item", max_tokens: int = 16,
+                 workers: int = 4, cache_path: str | os.PathLike | None = None, name: str | None = None,
+                 fail_after: int = 8):
         self.base_url = (base_url or _env("RECINTERP_JUDGE_BASE_URL", "OPENAI_BASE_URL")
                          or "https://api.openai.com/v1").rstrip("/")
-        scheme = urllib.parse.urlparse(self.base_url)
-        if scheme.scheme not in ("http", "https") or not scheme.hostname:
+        url = urllib.parse.urlparse(self.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"judge base_url must be an http(s) URL, got {self.base_url!r}")
         self.model = model or _env("RECINTERP_JUDGE_MODEL")
         if not self.model:
             raise ValueError("no judge model: pass model= or set RECINTERP_JUDGE_MODEL")
-        self.api_key = api_key or _env("RECINTERP_JUDGE_API_KEY", "OPENAI_API_KEY")
-        if max_retries < 0 or timeout <= 0 or workers < 1:
-            raise ValueError("need max_retries >= 0, timeout > 0 and workers >= 1")
-        self.timeout, self.max_retries, self.backoff, self.max_backoff = timeout, max_retries, backoff, max_backoff
+        if max_retries < 0 or timeout <= 0 or workers < 1 or fail_after < 1:
+            raise ValueError("need max_retries >= 0, timeout > 0, workers >= 1 and fail_after >= 1")
+        openai = _openai()
+        self.url = self.base_url + "/chat/completions"
+        self.timeout, self.max_retries, self.fail_after = timeout, max_retries, fail_after
         self.item_word, self.max_tokens, self.workers = item_word, max_tokens, workers
         self.name = name or f"openai:{self.model}"
         self.stats: Counter = Counter()
         self.last_error: str | None = None
         self._lock = threading.Lock()
-        # A loopback server is reached directly, never through a proxy from the environment.
-        loopback = scheme.hostname in ("127.0.0.1", "localhost", "::1")
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if loopback \
-            else urllib.request.build_opener()
+        self._unanswered = 0  # questions in a row that got no answer after every retry
+        self._fatal: Exception | None = None  # JudgeRejected / JudgeUnreachable, raised again for every question
+        # A loopback server is reached directly, never through a proxy from the environment; every
+        # attempt's status is counted (the client retries inside one call).
+        loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
+        http = openai.DefaultHttpxClient(trust_env=not loopback, event_hooks={"response": [self._on_response]})
+        self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key or _env("RECINTERP_JUDGE_API_KEY",
+                                    "OPENAI_API_KEY") or "none", timeout=timeout, max_retries=max_retries,
+                                    http_client=http)
         self.cache_path = os.fspath(cache_path) if cache_path is not None else None
         self._cache: dict[str, str] = {}
         if self.cache_path and os.path.exists(self.cache_path):
@@ -101,91 +125,90 @@ class OpenAIJudge:
                     except (ValueError, KeyError, TypeError):
                         continue  # a line cut by an interrupted run: ask again
 
+    def _on_response(self, response) -> None:
+        if response.status_code != 200:
+            self._count(f"http_{response.status_code}", f"HTTP {response.status_code} from {self.url}")
+
     def _count(self, what: str, error: str | None = None) -> None:
         with self._lock:
             self.stats[what] += 1
             if error is not None:
                 self.last_error = error
 
-    def _post(self, payload: dict) -> tuple[int, bytes]:
-        req = urllib.request.Request(self.base_url + "/chat/completions", data=json.dumps(payload).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
-        if self.api_key:
-            req.add_header("Authorization", f"Bearer {self.api_key}")
-        with self._opener.open(req, timeout=self.timeout) as resp:
-            return resp.status, resp.read()
-
-    def _wait(self, attempt: int, retry_after: str | None = None) -> None:
-        delay = self.backoff * (2 ** attempt)
-        if retry_after is not None:
-            try:
-                delay = max(delay, float(retry_after))
-            except ValueError:
-                pass
-        time.sleep(min(self.max_backoff, delay))
-
     def complete(self, messages: list[dict]) -> str | None:
-        """The answer text, or None after retries / on a malformed response; raises
-        :class:`JudgeUnreachable` only when no attempt could connect."""
+        """The answer text, or None when this question got no usable answer; raises ``JudgeRejected``
+        on a status no retry can fix and ``JudgeUnreachable`` when nothing answers at the URL (and
+        again for every later question: such a judge is not there)."""
         payload = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": self.max_tokens}
         key = hashlib.sha256(json.dumps([self.base_url, payload], sort_keys=True).encode()).hexdigest()
         with self._lock:
+            if self._fatal is not None:  # rejected or unreachable before: no request can succeed
+                raise self._fatal
             if key in self._cache:
                 self.stats["cached"] += 1
                 return self._cache[key]
-        unreachable = True  # every attempt failed to connect: nothing listens at the URL
-        for attempt in range(self.max_retries + 1):
-            retry_after = None
-            try:
-                _, body = self._post(payload)
-            except urllib.error.HTTPError as e:
-                unreachable = False
-                self._count(f"http_{e.code}", f"HTTP {e.code}")
-                if not (e.code == 429 or e.code >= 500):
-                    return None
-                retry_after = e.headers.get("Retry-After") if e.headers else None
-            except (OSError, http.client.HTTPException) as e:
-                # Timeouts, refused/reset connections, cut responses (URLError is an OSError).
-                timed_out = "timed out" in str(e).lower()
-                unreachable = unreachable and not timed_out
-                self._count("timeout" if timed_out else "connection_error", repr(e))
-            except Exception as e:  # noqa: BLE001 - one odd failure must not end a long paid run
-                self._count("unexpected_error", repr(e))
-                return None
-            else:
-                content = self._content(body)
-                if content is None:
-                    return None
-                self._count("ok")
-                self._remember(key, content)
-                return content
-            if attempt < self.max_retries:
-                self._count("retries")
-                self._wait(attempt, retry_after)
-        self._count("gave_up")
-        if unreachable:
-            raise JudgeUnreachable(f"no judge reachable at {self.base_url}/chat/completions: {self.max_retries + 1} "
-                                   f"attempt(s) failed to connect; last error: {self.last_error}. Start the server or "
-                                   f"fix RECINTERP_JUDGE_BASE_URL / base_url (or run with judge='local' or 'none').")
-        return None
-
-    def _content(self, body: bytes) -> str | None:
         try:
-            content = json.loads(body)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as e:
-            self._count("malformed", f"malformed response: {e!r}; body starts {body[:80]!r}")
+            return self._ask(payload, key)
+        except (JudgeRejected, JudgeUnreachable) as e:
+            with self._lock:
+                self._fatal = e
+            raise
+
+    def _ask(self, payload: dict, key: str) -> str | None:
+        openai = _openai()
+        try:
+            resp = self.client.chat.completions.create(**payload)
+        except openai.APIStatusError as e:
+            if e.status_code in FATAL_STATUS:
+                raise JudgeRejected(f"the judge at {self.url} answered HTTP {e.status_code} ({e.message}): no retry "
+                                    f"can fix that. Check the API key, the model name {self.model!r} and the base "
+                                    f"URL (an OpenAI-compatible server's usually ends in /v1).") from None
+            return self._gave_up(f"HTTP {e.status_code} from {self.url}: {e.message}",
+                                 retried=e.status_code == 429 or e.status_code >= 500)
+        except openai.APITimeoutError as e:  # before APIConnectionError: it is one
+            self._count("timeout")
+            return self._gave_up(f"no answer from {self.url} within {self.timeout} s ({e!r})", retried=True)
+        except openai.APIConnectionError as e:
+            self._count("connection_error", f"{e!r} ({e.__cause__!r})")
+            self._count("gave_up")
+            raise JudgeUnreachable(f"no judge reachable at {self.url}: {self.max_retries + 1} attempt(s) failed to "
+                                   f"connect; last error: {self.last_error}. Start the server or fix "
+                                   f"RECINTERP_JUDGE_BASE_URL / base_url (or run with judge='local' or 'none'); "
+                                   f"answers so far are kept in the cache, if any.") from None
+        except ValueError as e:  # a body that is not JSON
+            self._count("malformed", f"malformed response from {self.url}: {e!r}")
+            return None
+        try:
+            content = resp.choices[0].message.content
+        except (AttributeError, IndexError, TypeError) as e:
+            self._count("malformed", f"malformed response from {self.url}: {e!r}")
             return None
         if not isinstance(content, str):
-            self._count("malformed", f"answer content is {type(content).__name__}, not text")
+            self._count("malformed", f"answer content from {self.url} is {type(content).__name__}, not text")
             return None
-        return content
-
-    def _remember(self, key: str, content: str) -> None:
         with self._lock:
+            self.stats["ok"] += 1
+            self._unanswered = 0
             self._cache[key] = content
             if self.cache_path:
                 with open(self.cache_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps({"key": key, "content": content}) + "\n")
+        return content
+
+    def _gave_up(self, error: str, retried: bool) -> None:
+        """This question's ``none``; ``fail_after`` questions in a row that got no answer after every
+        retry (timeouts, 429, 5xx) mean a judge that does not answer: raise rather than turn the rest
+        of a run into ``none``."""
+        with self._lock:
+            self.stats["gave_up"] += 1
+            self.last_error = error
+            self._unanswered = self._unanswered + 1 if retried else 0
+            dead = retried and self._unanswered >= self.fail_after
+        if dead:
+            raise JudgeUnreachable(f"the judge at {self.url} answered none of {self.fail_after} questions in a row "
+                                   f"({self.max_retries + 1} attempt(s) each, timeout {self.timeout} s); last error: "
+                                   f"{error}. Check the server (or raise timeout / fail_after).")
+        return None
 
     def compare(self, history_titles, cand_a, cand_b) -> str:
         check_query(history_titles, cand_a, cand_b)
@@ -196,4 +219,9 @@ class OpenAIJudge:
         if self.workers == 1 or len(queries) <= 1:
             return [self.compare(*q) for q in queries]
         with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(lambda q: self.compare(*q), queries))
+            futures = [pool.submit(self.compare, *q) for q in queries]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:  # a judge that is not there: ask nothing more
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise

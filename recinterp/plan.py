@@ -78,3 +78,31 @@ def resolve_preset(preset: str, section: str, *, dataset: str | None = None, enc
             out["dreamrec"] = {**raw["dreamrec"],
                                "train": _filled(FitConfig, raw["dreamrec"].get("train"), f"{where}, dreamrec.train")}
     return _merge(out, overrides)
+
+
+# -- names and roles of a task notebook's runs ------------------------------------------------
+ROUTES = ("end_to_end", "aligned")  # the paper's adapter trained through the LLM; the token-space fit
+
+
+def adapter_name(a: dict) -> str:
+    """An end-to-end adapter's route name: its kind and number of soft tokens ("linear10")."""
+    return f"{a['kind']}{a['n_tokens']}"
+
+
+def variant_name(v: dict) -> str:
+    """A residual ablation variant's route name: its input and start ("pair_item", "diff_scratch")."""
+    return f"{v['input']}_{'item' if v.get('init') == 'item' else 'scratch'}"
+
+
+def route_roles(cfg: dict) -> dict[str, str]:
+    """route -> its role in the report: the section's ``headline_route`` is ``main``, the other route ``contrast``."""
+    head = cfg.get("headline_route", "end_to_end")
+    if head not in ROUTES:
+        raise ValueError(f"unknown headline_route {head!r}: choose one of {ROUTES}")
+    return {r: "main" if r == head else "contrast" for r in ROUTES}
+
+
+def encoder_role(route_role: str, encoder: str, encoders: list[str]) -> str:
+    """The headline is the first encoder (the one notebooks 03 and 05 use); the other encoders on the headline
+    route are the encoder comparison, reported beside it with their own controls."""
+    return "comparison" if route_role == "main" and encoder != encoders[0] else route_role

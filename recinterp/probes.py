@@ -35,10 +35,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from recinterp.align import train_linear
-from recinterp.cases import Cases
+from recinterp.cases import Cases, get_task
 from recinterp.controls import CONTROLS, paired_differences, run_conditions
 from recinterp.metrics import summarize
-from recinterp.prompts import TITLE_SEP
 
 SAMPLERS = ("random", "own", "popular")
 KS = (1, 5)
@@ -141,16 +140,13 @@ def scored(scores: torch.Tensor, n_true: torch.Tensor, A: int) -> dict:
 
 # -- the LLM probe ------------------------------------------------------------------------
 def candidate_texts(cases: Cases, candidates: torch.Tensor, titles: list[str]) -> tuple[list[list[str]], bool]:
-    """Answer text per candidate, and whether it ends with EOS.
+    """Answer text per candidate, and whether it ends with EOS (``Task.answer_texts``).
 
     Item / residual: the title is the whole answer (then EOS).  Recovery: the title as the
     first entry of the list ("Title;"), which, with targets in shuffled order, is a
     membership score.
     """
-    if cases.task == "recovery":
-        end = TITLE_SEP.strip()
-        return [[titles[c] + end for c in row] for row in candidates.tolist()], False
-    return [[titles[c] for c in row] for row in candidates.tolist()], True
+    return get_task(cases.task).answer_texts(candidates.tolist(), titles)
 
 
 def llm_ranking(interp, cases: Cases, titles: list[str], candidates: torch.Tensor, n_true: torch.Tensor,
@@ -228,16 +224,13 @@ class LinearReadout(nn.Module):
 
 
 def readout_inputs(cases: Cases) -> torch.Tensor:
-    """What the readout sees: the same states the adapter could use, as one vector per case."""
-    s = cases.states
-    if cases.task == "residual":
-        return torch.cat([s["h_before"], s["h_after"]], 1)
-    if cases.task == "recovery":
-        return torch.cat([s["h_last"], s["h_mean"]], 1)
-    return s["item"]
+    """What the readout sees: the same states the adapter could use, as one vector per case (``Task.readout_inputs``)."""
+    return get_task(cases.task).readout_inputs(cases)
 
 
-def fit_readout(train: Cases, n_items: int, seed: int = 0, **kw) -> LinearReadout:
+def reference_readout(train: Cases, n_items: int, seed: int = 0, **kw) -> LinearReadout:
+    """The encoder-space reference of the probes: a ``LinearReadout`` fitted on the training cases (not
+    the aligned route's adapter readout, ``recinterp.tasks.aligned.fit_readout``)."""
     x = readout_inputs(train)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

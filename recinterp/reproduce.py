@@ -7,17 +7,25 @@
 Each notebook writes under ``<results>/<notebook name>/``: the executed notebook and its
 ``metrics.json``.  A rerun skips notebooks already finished with the same notebook file and
 preset (resumable); ``--force`` reruns them.
+
+While a notebook runs, one line per code cell says where it is (cell k of N, the section it
+belongs to, elapsed time), and a cell that ran long says so when it ends: a 27-minute
+notebook is never silent, in a terminal or a CI log.  At the end a table gives each
+notebook's time (and which were skipped as finished earlier).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from .config import load_preset, repo_root, resolve, section_of, write_json_atomic
+from .params import check_params, declared_defaults
 
 # Parameters the runner fills in when a notebook's parameters cell declares them.
 RUNNER_PARAMS = ("preset", "output_dir", "results_dir", "checkpoint_dir")
@@ -31,33 +39,8 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
 
 
 def declared_parameters(nb_path: Path) -> set[str]:
-    nb = json.loads(nb_path.read_text())
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            src = "".join(cell["source"])
-            return {line.split("=")[0].strip() for line in src.splitlines() if "=" in line and not line.lstrip().startswith("#")}
-    raise ValueError(f"{nb_path} has no cell tagged 'parameters'")
-
-
-def parse_params(pairs: list[str]) -> dict:
-    """["llm=x", "seed=1"] -> {"llm": "x", "seed": 1} (numbers and true/false are converted)."""
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip().isidentifier():
-            raise ValueError(f"--param expects NAME=VALUE, got {pair!r}")
-        v: object = value
-        if value.lower() in ("true", "false"):
-            v = value.lower() == "true"
-        else:
-            for cast in (int, float):
-                try:
-                    v = cast(value)
-                    break
-                except ValueError:
-                    pass
-        out[name.strip()] = v
-    return out
+    """The names the notebook's cell tagged ``parameters`` declares (``params.declared_defaults``)."""
+    return set(declared_defaults(nb_path))
 
 
 def fingerprint(nb_path: Path, preset: str, params: dict | None = None, upstream: str = "") -> str:
@@ -81,6 +64,100 @@ def upstream_fingerprint(nb_path: Path, results: Path) -> str:
     return ""
 
 
+def source_commit() -> str | None:
+    """The checkout's commit (short hash, "+dirty" when tracked files differ from it); None outside git."""
+    try:
+        git = dict(cwd=repo_root(), capture_output=True, text=True, timeout=10)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **git)
+        if head.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **git).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _fmt_seconds(s: float) -> str:
+    """83.4 -> '1m23s'; 7.9 -> '8s'."""
+    s = int(round(s))
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def _section_titles(cells) -> list[str]:
+    """For each cell, the latest markdown heading at or above it ('' before the first)."""
+    out, current = [], ""
+    for cell in cells:
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.lstrip().startswith("#"):
+                    current = line.lstrip("# ").strip()
+                    break
+        out.append(current)
+    return out
+
+
+class CellProgress:
+    """Reports a running notebook's progress through ``log``: called by papermill as cells start and end.
+
+    ``long_cell`` (seconds): a cell that took at least this long gets an end line with its duration.
+    """
+
+    def __init__(self, name: str, cells, log=print, long_cell: float = 20.0, clock=time.monotonic):
+        self.name, self.log, self.long_cell, self.clock = name, log, long_cell, clock
+        self.code = [i for i, c in enumerate(cells) if c.get("cell_type") == "code"]
+        self.sections = _section_titles(cells)
+        self.t0 = clock()
+        self._started: dict[int, float] = {}
+
+    def start(self, index: int | None) -> None:
+        if index is None or index not in self.code:
+            return
+        self._started[index] = self.clock()
+        k, n = self.code.index(index) + 1, len(self.code)
+        where = f"  {self.sections[index]}" if self.sections[index] else ""
+        self.log(f"       {self.name}: cell {k}/{n} at {_fmt_seconds(self.clock() - self.t0)}{where}")
+
+    def end(self, index: int | None) -> None:
+        t = self._started.pop(index, None) if index is not None else None
+        if t is not None and self.clock() - t >= self.long_cell:
+            k = self.code.index(index) + 1
+            self.log(f"       {self.name}: cell {k} took {_fmt_seconds(self.clock() - t)}")
+
+
+ENGINE = "recinterp-progress"
+
+
+def _register_engine() -> None:
+    """papermill's own nbclient engine, telling a ``CellProgress`` of every cell's start and end.
+
+    The reporter's ``log`` arrives as the engine keyword ``progress_log`` (taken out before
+    nbclient sees the keywords); the cells are counted from the notebook as it runs, papermill's
+    injected parameters cell included.
+    """
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ProgressEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, progress_log=print, progress_name="notebook",
+                                     **kwargs):
+            progress = CellProgress(progress_name, nb_man.nb.cells, progress_log)
+            start, complete = nb_man.cell_start, nb_man.cell_complete
+
+            def cell_start(cell, cell_index=None, **kw):
+                progress.start(cell_index)
+                return start(cell, cell_index, **kw)
+
+            def cell_complete(cell, cell_index=None, **kw):
+                out = complete(cell, cell_index, **kw)
+                progress.end(cell_index)
+                return out
+
+            nb_man.cell_start, nb_man.cell_complete = cell_start, cell_complete
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(ENGINE, ProgressEngine)
+
+
 def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False, log=print,
                  extra_params: dict | None = None) -> dict:
     import papermill as pm
@@ -99,16 +176,27 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
               "checkpoint_dir": str(results / "checkpoints")}
     params = {k: v for k, v in {**values, **extra_params}.items() if k in declared}
     log(f"[run ] {nb_path.name} -> {out_dir}  (preset={preset})")
-    t0 = time.time()
+    t0, commit = time.time(), source_commit()  # the code that runs, for the book's page headers
     out_dir.mkdir(parents=True, exist_ok=True)
+    _register_engine()
     pm.execute_notebook(str(nb_path), str(out_dir / nb_path.name), parameters=params, kernel_name="python3",
-                        cwd=str(repo_root()), progress_bar=False, log_output=False)
+                        cwd=str(repo_root()), progress_bar=False, log_output=False, engine_name=ENGINE,
+                        progress_log=log, progress_name=nb_path.stem)
     if not (out_dir / "metrics.json").exists():
         raise RuntimeError(f"{nb_path.name} finished without writing {out_dir / 'metrics.json'}")
-    info = {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "notebook": nb_path.name, "preset": preset}
+    info = {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "notebook": nb_path.name, "preset": preset,
+            "commit": commit}
     write_json_atomic(stamp, info)
     log(f"[done] {nb_path.name} in {info['seconds']:.0f} s")
     return info
+
+
+def time_table(timings: dict[str, float], ran: dict[str, bool]) -> str:
+    """A Markdown table of each notebook's time; notebooks skipped as finished show their earlier time."""
+    rows = ["| notebook | time | |", "|---|---|---|"]
+    for name, sec in timings.items():
+        rows.append(f"| {Path(name).stem} | {_fmt_seconds(sec)} | {'ran now' if ran.get(name) else 'finished earlier'} |")
+    return "\n".join(rows)
 
 
 def main(argv=None) -> int:
@@ -126,14 +214,19 @@ def main(argv=None) -> int:
     if not nbs:
         print("no notebooks matched", file=sys.stderr)
         return 2
-    from .params import check_params
     extra = check_params(a.param, nbs)  # an undeclared name or a value of the wrong type is refused here
+    log = functools.partial(print, flush=True)  # a CI log shows each line as it happens
     t0 = time.time()
-    timings = {}
+    timings, ran = {}, {}
     for nb in nbs:
-        timings[nb.name] = run_notebook(nb, a.preset, results, a.force, extra_params=extra)["seconds"]
+        started = time.time()
+        info = run_notebook(nb, a.preset, results, a.force, log=log, extra_params=extra)
+        timings[nb.name] = info["seconds"]
+        ran[nb.name] = time.time() - started >= info["seconds"]  # a skipped one returns its earlier time at once
     write_json_atomic(results / "timings.json", timings)
-    print(f"\nAll {len(nbs)} notebooks done in {time.time() - t0:.0f} s. Outputs: {results}")
+    print(f"\nAll {len(nbs)} notebooks done in {_fmt_seconds(time.time() - t0)}. Outputs: {results}\n")
+    print(time_table(timings, ran))
+    print()
     for nb in nbs:
         print(f"  {nb.stem}: {results / nb.stem / 'metrics.json'}")
     summary = repo_root() / "figures" / "summary.md"

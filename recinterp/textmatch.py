@@ -45,6 +45,8 @@ from __future__ import annotations
 import unicodedata
 from typing import Sequence
 
+import numpy as np
+
 # Characters dropped before NFKC (NFKC would turn "™" into "TM" and glue it to the word).
 _DROP = dict.fromkeys(map(ord, "\u2122\u00ae\u00a9\u2120"), None)
 # Quote and dash variants unified after NFKC (NFKC leaves these alone).
@@ -126,3 +128,31 @@ def is_title(text: str, title: str) -> bool:
 def count_titles_found(text: str, titles: Sequence[str]) -> int:
     """How many entries of ``titles`` occur in ``text`` (0..len(titles))."""
     return sum(found_titles(text, titles))
+
+
+# -- shown beside the tables: what a generated text found -----------------------------------
+def found_by_position(texts: list[str], answers, titles: list[str]) -> list[dict]:
+    """Per case and position p (1 = oldest) of its true titles: is that title found in the text?"""
+    rows = []
+    for text, row in zip(texts, answers.tolist()):
+        truth = [titles[j] for j in row if j >= 0]
+        rows += [{"position": p + 1, "found": float(hit)} for p, hit in enumerate(found_titles(text, truth))]
+    return rows
+
+
+def examples_markdown(heading: str, generation: dict, answers, titles: list[str], n_show: int,
+                      context=None) -> str:
+    """The best-answered cases first: the true titles (found ones in bold), the answer, the shuffled
+    control's answer, and (residual) the history before."""
+    lines = [f"### {heading}"]
+    for i in np.argsort(-np.asarray(generation["model"]["per_case"]), kind="stable")[:n_show]:
+        truth = [titles[j] for j in answers[i].tolist() if j >= 0]
+        text = generation["model"]["texts"][i]
+        hits = found_titles(text, truth)
+        if context is not None:
+            lines.append(f"- before: {'; '.join(titles[j] for j in context[i].tolist() if j >= 0)[:300]}")
+        lines += [f"- truth ({sum(hits)}/{len(truth)} found): " + "; ".join(f"**{t}**" if h else t for t, h in zip(truth, hits)),
+                  f"  - answer: `{text[:400]}`"]
+        if "shuffled" in generation:
+            lines.append(f"  - shuffled control: `{generation['shuffled']['texts'][i][:200]}`")
+    return "\n".join(lines)

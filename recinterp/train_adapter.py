@@ -10,8 +10,9 @@
   n-th case of the epoch's permutation, each process holds its own frozen LLM copy).
 - AdamW (the authors: lr 1e-3, weight decay 1e-6, batch 16), gradient accumulation,
   lr warm-up linear from ``warmup_start`` x lr (the authors: 0.2), then constant or cosine.
-- Resumable: ``out_dir/checkpoint`` holds the adapter, optimiser, scheduler and position;
-  the epoch order and the prompt paraphrase of every case are functions of
+- Resumable: ``out_dir/checkpoint`` holds the adapter, optimiser, scheduler and position,
+  with a SHA256SUMS of all three files (a changed byte is refused before anything is read);
+  a resume checks both the training settings and the adapter's own config.  The epoch order and the prompt paraphrase of every case are functions of
   (seed, epoch, case), so a resumed run continues exactly where it stopped.
 """
 from __future__ import annotations
@@ -26,14 +27,15 @@ from pathlib import Path
 
 import torch
 
-from recinterp.adapter import load_adapter
+from recinterp.adapter import CONFIG_NAME, WEIGHTS_NAME, load_adapter, read_adapter_config
 from recinterp.cases import Cases, check_titles, make_examples
 from recinterp.collator import Collator
-from recinterp.config import from_options
+from recinterp.config import from_options, seal, verify
 from recinterp.llm import check_frozen, set_gradient_checkpointing
 
 CKPT = "checkpoint"
 FINAL = "adapter"
+STATE = "train_state.pt"
 
 
 @dataclass
@@ -102,12 +104,37 @@ def check_resume_config(saved: dict | None, cfg: TrainConfig, where: Path) -> No
                          f"to continue with the new settings anyway.")
 
 
+# Adapter fields a resume may not change: its shape and what it reads (``llm`` is a name only;
+# its width is d_llm, and the same model may be named by a hub id or a local path).
+ADAPTER_FIXED = ("kind", "d_in", "d_llm", "n_positions", "n_tokens", "hidden", "standardize", "n_items", "d_item",
+                 "temperature", "layout", "input", "task", "encoder", "dataset")
+
+
+def check_resume_adapter(adapter, where: Path) -> None:
+    """Refuse to continue a checkpoint whose adapter is not the one being trained (another kind,
+    n_tokens, width, input...): its weights would not fit, or would mean something else."""
+    saved, now = asdict(read_adapter_config(where)), asdict(adapter.cfg)
+    changed = [k for k in ADAPTER_FIXED if saved.get(k) != now.get(k)]
+    if changed:
+        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise ValueError(f"the checkpoint in {where} holds another adapter ({diff}); refusing to resume it. "
+                         f"Delete {where} to train this adapter anew, or use another out_dir.")
+
+
+def load_train_state(folder: Path) -> dict:
+    """The training state saved in ``folder``, verified (with the adapter) against its SHA256SUMS first."""
+    verify(folder, (WEIGHTS_NAME, CONFIG_NAME, STATE),
+           f"delete {folder} to train anew (the checkpoint is damaged; nothing in it is used)", unsealed="warn")
+    return torch.load(folder / STATE, map_location="cpu", weights_only=True)
+
+
 def _save_checkpoint(folder: Path, adapter, opt, sched, state: dict) -> None:
     """Write to a temporary folder, then swap it in: a crash never leaves half a checkpoint."""
     tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     adapter.save(tmp)
-    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **state}, tmp / "train_state.pt")
+    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **state}, tmp / STATE)
+    seal(tmp, (STATE,))  # beside the adapter's own two entries
     if folder.exists():
         os.replace(folder, old)
     os.replace(tmp, folder)
@@ -120,7 +147,8 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
     """Train ``interp.adapter`` on ``cases``; returns the run's history (losses, speed, steps).
 
     Resuming from ``out_dir/checkpoint`` with changed settings is refused (``check_resume_config``)
-    unless ``allow_config_change``."""
+    unless ``allow_config_change``; a checkpoint of another adapter (``check_resume_adapter``) or one
+    that fails its SHA256SUMS (``load_train_state``) is always refused."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
@@ -150,8 +178,9 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
 
     out = Path(out_dir) if out_dir is not None else None
     step, micro, history, seconds_before = 0, 0, [], 0.0
-    if out is not None and resume and (out / CKPT / "train_state.pt").exists():
-        st = torch.load(out / CKPT / "train_state.pt", map_location="cpu", weights_only=False)
+    if out is not None and resume and (out / CKPT / STATE).exists():
+        st = load_train_state(out / CKPT)
+        check_resume_adapter(base, out / CKPT)
         if not allow_config_change:
             check_resume_config(st.get("config"), cfg, out / CKPT)
         base.load_state_dict(load_adapter(out / CKPT, d_llm=interp.llm.hidden_size).state_dict())

@@ -15,6 +15,11 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: the book test reuses the smoke notebooks the notebook tests ran before it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)  # stable: the rest keep their order
+
+
 def _shared_data() -> Path | None:
     """The folder with the official LLaRA splits: RECINTERP_LLARA_DIR, else ../shared/data/llara."""
     env = os.environ.get("RECINTERP_LLARA_DIR")

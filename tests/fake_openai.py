@@ -39,7 +39,7 @@ class FakeOpenAI:
                 with fake._lock:
                     n = len(fake.requests)
                     fake.requests.append(req)
-                    fake.headers.append(dict(self.headers))
+                    fake.headers.append({k.lower(): v for k, v in self.headers.items()})  # header names are case-blind
                 if self.path != "/v1/chat/completions":
                     return self._send(404, b'{"error": "not found"}')
                 action = fake.behave(req, n)

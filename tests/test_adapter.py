@@ -49,7 +49,7 @@ def test_save_load_round_trip_and_width_check(tmp_path):
     proj = build_adapter(kind="conv_pool", d_in=8, d_llm=16, n_positions=10, n_tokens=2,
                          encoder="sasrec", dataset="movielens", llm="tiny", task="recovery", input="all")
     proj.save(tmp_path / "a")
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["adapter.safetensors", "adapter_config.json"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["SHA256SUMS", "adapter.safetensors", "adapter_config.json"]
     back = load_adapter(tmp_path / "a", d_llm=16)
     assert back.cfg == proj.cfg
     x = torch.randn(3, 10, 8)

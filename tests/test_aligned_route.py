@@ -39,7 +39,9 @@ def test_residual_route_is_one_saved_structured_adapter(world, tmp_path):
     assert proj.cfg.kind == "structured" and proj.cfg.input == "pair" and proj.cfg.d_in == 16
     assert proj.cfg.n_tokens == 4 and proj.cfg.temperature == 0.05
     side = res["eval"]["test"]["adapter_side"]
-    assert 0.0 <= side["readout_top1"] <= 1.0 and side["per"] == "case"
+    cases = res["cases"]["test"]  # the evaluated cases: the saved readout's own top-1 on them is what is reported
+    top1 = (proj.layers.readout(cases.features[:, 0, 0]).argmax(-1) == cases.answers[:, 0]).float().mean()
+    assert side == {"readout_top1": pytest.approx(float(top1)), "n": EVAL["n_cases"], "per": "case"}
     assert res["fit"]["readout"]["init"] == "encoder"
     # a rerun reloads the fitted parts instead of fitting again
     again = run_aligned("residual", enc, ds, llm, out_dir=tmp_path / "res", align_cfg=ALIGN, readout={"epochs": 2})
@@ -87,8 +89,7 @@ def test_task3_direct_route_reads_an_embedding_as_the_item_task_does(world, tmp_
     enc, ds, llm = world
     res = run_aligned("item", enc, ds, llm, out_dir=tmp_path / "item", align_cfg=ALIGN,
                       eval={**EVAL, "samplers": ["random"], "gen_controls": []})
-    cases = build_cases("item", enc, ds, "train", cache_dir=tmp_path / "item" / "cases" / "train")
-    ids = subsample(cases, EVAL["n_cases"], 0).answers[:, 0]  # the items the evaluation decoded
+    ids = res["cases"]["train"].answers[:, 0]  # the items the evaluation decoded
     interp = Interpreter(llm, load_adapter(res["adapter_dir"], d_llm=llm.hidden_size))
     table = enc.item_embeddings.weight[:N_ITEMS].detach()
     texts = name_embeddings(interp, {"emb": table[ids], "ids": ids}, TITLES, dataset="movielens", max_new_tokens=3)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from recinterp.adapter import build_adapter
-from recinterp.cases import Cases
+from recinterp.tasks import Cases  # importing recinterp.tasks registers the built-in tasks
 from recinterp.controls import derangement, paired_differences, popularity_answers, popularity_scores, run_conditions
 from recinterp.interpreter import Interpreter
 from recinterp.llm import tiny_llm

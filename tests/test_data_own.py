@@ -265,7 +265,7 @@ def test_a_flipped_byte_in_the_cache_is_caught_naming_the_file(tmp_path):
     blob = bytearray((tmp_path / "splits.safetensors").read_bytes())
     blob[-3] ^= 0x01  # one bit of one item id
     (tmp_path / "splits.safetensors").write_bytes(bytes(blob))
-    with pytest.warns(UserWarning, match=r"splits.safetensors does not match the SHA-256 in meta.json.*refresh=True"):
+    with pytest.warns(UserWarning, match=r"splits.safetensors does not match the SHA-256 recorded in .*SHA256SUMS.*refresh=True"):
         assert _read_cache(tmp_path, meta) is None  # the caller rebuilds
 
 

@@ -174,7 +174,7 @@ def test_checkpoint_errors(tmp_path):
         load_checkpoint(tmp_path, "toy", "sasrec")
     out = save_checkpoint(make("gru4rec"), tmp_path, "toy")
     (out / "model.safetensors").write_bytes(b"not the weights")
-    with pytest.raises(ValueError, match="sha256"):
+    with pytest.raises(ValueError, match="model.safetensors does not match the SHA-256"):
         load_checkpoint(tmp_path, "toy", "gru4rec")
 
 

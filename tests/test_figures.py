@@ -32,6 +32,7 @@ def test_recovery_and_residual_tables(tmp_path):
     from test_report import result
 
     from recinterp import report as R
+    from recinterp.report import tables as T
 
     runs = [R.run_block(result(task="recovery"), route="linear10", role="main"),
             R.run_block(result(task="recovery"), route="conv_pool1", role="variant"),
@@ -50,5 +51,5 @@ def test_recovery_and_residual_tables(tmp_path):
     assert list(r.condition) == ["model", "shuffled", "zero", "popularity"] * 2 and list(r.encoder) == ["sasrec"] * 4 + ["caser"] * 4
     assert r["mean"].tolist() == [0.5, 0.1, 0.0, 0.05, 0.2, 0.1, 0.0, 0.05] and set(r.route) == {"pair_item"}
     for fig in (F.plot_recovery_hist(h), F.plot_probe(p), F.plot_residual_generation(r),
-                F.plot_training_curves(R.curve_rows(runs))):
+                F.plot_training_curves(T.curve_rows(runs))):
         assert F.save_figure(fig, "x", tmp_path, "smoke")

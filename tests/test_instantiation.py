@@ -56,7 +56,7 @@ def test_route_matches_task2_features_for_real_items():
 
 
 def test_candidates_and_naming_end_to_end_on_tiny_models():
-    from recinterp.instantiation import SOURCES, candidate_items, name_items
+    from recinterp.instantiation import candidate_items, name_items, sources
     from recinterp.interpreter import Interpreter
     from recinterp.llm import tiny_llm
     from recinterp.models import DreamRec, DreamRecConfig
@@ -69,8 +69,8 @@ def test_candidates_and_naming_end_to_end_on_tiny_models():
     ids = torch.tensor([[1, 2, 12, 12], [3, 4, 5, 6]])
     lens = torch.tensor([2, 4])
     items = candidate_items(enc, dr, ids, lens, seed=1)
-    assert set(items) == set(SOURCES)
-    for src in SOURCES:
+    assert sources(enc.name) == ("dreamrec", "sasrec", "random") and set(items) == set(sources(enc.name))
+    for src in sources(enc.name):
         assert items[src]["emb"].shape == (2, 8) and items[src]["ids"].shape == (2,)
     torch.testing.assert_close(items["sasrec"]["emb"], enc.item_embeddings(items["sasrec"]["ids"]))
     again = candidate_items(enc, dr, ids, lens, seed=1)
@@ -147,3 +147,19 @@ def test_task3_measurements_by_hand():
     agree = proxy_agreement(["A", "B", "tie", "A"], hist * 4, [a, a, a, m[1]], [b, b, b, b], cat)
     assert agree["mean"] == 0.5 and agree["n"] == 2
     assert proxy_agreement(["tie"], hist, [a], [b], cat) is None
+
+
+def test_describe_items_works_without_a_chat_template():
+    """The description prompt goes through prompts.chat_prompt: a tokenizer with no chat template gets the plain prompt."""
+    from recinterp.instantiation import describe_items
+    from recinterp.llm import tiny_llm
+
+    llm = tiny_llm()
+    template, llm.tokenizer.chat_template = llm.tokenizer.chat_template, None
+    try:
+        with pytest.raises(ValueError, match="chat_template"):  # what calling the template directly did
+            llm.tokenizer.apply_chat_template([{"role": "user", "content": "x"}], add_generation_prompt=True)
+        out = describe_items(llm, ["Heat", "", "Fargo"], "movie", 3, max_new_tokens=2)
+    finally:
+        llm.tokenizer.chat_template = template
+    assert [o["ideal item"] for o in out] == ["Heat", "Fargo"] and all(isinstance(o["description"], str) for o in out)

@@ -17,8 +17,8 @@ LAYERS = [
     ("controls",),
     ("train_adapter", "probes"),
     ("tasks",),
-    ("plan", "instantiation", "judges", "openai_judge"),
-    ("report", "figures", "reproduce"),
+    ("plan", "instantiation", "judges", "openai_judge", "trained"),
+    ("report", "grid", "figures", "reproduce", "book"),
     ("curve", "readouts", "seeds"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from conftest import run_notebook
-from recinterp.plan import resolve_preset
+from recinterp.plan import adapter_name, resolve_preset, route_roles
 
 pytestmark = pytest.mark.notebook
 
@@ -46,7 +46,7 @@ def test_notebook_03_smoke(smoke_results):
     cfg = resolve_preset("smoke", "recovery")
     assert m["preset"] == "smoke" and m["task"] == "recovery" and m["llm"]["hidden_size"] > 0
     assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}
-    role_e2e, role_aligned = ("main", "contrast") if cfg["headline_route"] == "end_to_end" else ("contrast", "main")
+    role_e2e, role_aligned = route_roles(cfg)["end_to_end"], route_roles(cfg)["aligned"]
     e2e = R.select(m["runs"], role=role_e2e)
     aligned = R.select(m["runs"], route="aligned")
     pairs = {(d, e) for d in cfg["datasets"] for e in cfg["encoders"]}
@@ -62,7 +62,9 @@ def test_notebook_03_smoke(smoke_results):
         assert t["max_target_tokens"] == cfg["train"]["max_target_tokens"] and 0 < t["share_titles_supervised"] <= 1
     for d in aligned:  # the token-space route: no LLM training, its adapter-side accuracy beside the LLM's
         assert d["role"] == role_aligned and d["train"] is None
-        assert 0.0 <= d["extra"]["adapter_side"]["readout_top1"] <= 1.0 and d["extra"]["adapter_side"]["per"] == "position"
+        side = d["extra"]["adapter_side"]  # the readout's top-1 over the real positions of the n evaluated windows
+        assert side["per"] == "position" and cfg["eval"]["n_cases"] <= side["n"] <= 10 * cfg["eval"]["n_cases"]
+        assert side["readout_top1"] * side["n"] == pytest.approx(round(side["readout_top1"] * side["n"]))
         assert d["extra"]["fit"]["readout"]["n_pairs"] <= cfg["aligned"]["readout"]["max_pairs"]
         assert d["adapter"]["kind"] == "structured" and d["adapter"]["layout"] == "list"
     for d in e2e + aligned:
@@ -94,8 +96,7 @@ def test_notebook_03_smoke(smoke_results):
     main = R.select(m["runs"], role="main")
     # adapter variants on the variant datasets (probe only)
     variants = R.select(m["runs"], role="variant")
-    assert {(v["dataset"], v["route"]) for v in variants} == {("movielens", f"{a['kind']}{a['n_tokens']}")
-                                                              for a in cfg["adapters"][1:]}
+    assert {(v["dataset"], v["route"]) for v in variants} == {("movielens", adapter_name(a)) for a in cfg["adapters"][1:]}
     for v in variants:
         assert v["generation"] is None and set(v["probe"]) == set(resolve_preset("smoke", "recovery", role="variant")["eval"]["samplers"])
     # the headline check reads the same file
@@ -116,6 +117,16 @@ def test_notebook_03_smoke(smoke_results):
         c = load_adapter(smoke_results / "checkpoints" / "adapters" / dname / "sasrec" / "recovery_aligned").cfg
         assert (c.task, c.dataset, c.kind, c.layout, c.n_positions) == ("recovery", dname, "structured", "list", 10)
     for a in cfg["adapters"][1:]:
-        folder = smoke_results / "checkpoints" / "adapters" / "movielens" / "sasrec" / f"recovery_{a['kind']}{a['n_tokens']}"
+        folder = smoke_results / "checkpoints" / "adapters" / "movielens" / "sasrec" / f"recovery_{adapter_name(a)}"
         assert load_adapter(folder).cfg.kind == a["kind"]
-    assert (smoke_results / "03_sequence_recovery" / "recovery_histogram.png").exists()
+    # the figure's table is the main runs' distribution, condition by condition, as metrics.json holds it
+    import pandas as pd
+    folder = smoke_results / "03_sequence_recovery"
+    assert (folder / "recovery_histogram.png").stat().st_size > 0
+    hist = pd.read_csv(folder / "recovery_histogram.csv")
+    shown = R.select(main, encoder=cfg["encoders"][0])
+    assert len(hist) == sum(len(c["hist"]) for r in shown for c in r["generation"]["conditions"].values())
+    for r in shown:
+        for cond, c in r["generation"]["conditions"].items():
+            got = hist[(hist.dataset == r["dataset"]) & (hist.condition == cond)].sort_values("k")["share"]
+            assert got.tolist() == pytest.approx(c["hist"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import run_notebook
-from recinterp.plan import resolve_preset
+from recinterp.plan import resolve_preset, route_roles, variant_name
 
 pytestmark = pytest.mark.notebook
 
@@ -37,12 +37,12 @@ def test_notebook_04_smoke(smoke_results):
     cfg = resolve_preset("smoke", "residual")
     assert m["preset"] == "smoke" and m["task"] == "residual"
     assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}
-    variants = {f"{v['input']}_{'item' if v.get('init') == 'item' else 'scratch'}" for v in cfg["ablation"]["variants"]}
+    variants = {variant_name(v) for v in cfg["ablation"]["variants"]}
     best = m["best_variant"]["name"]
     assert best in variants
     n = cfg["eval"]["n_cases"]
     # the paper's table: every encoder and both routes, with generation + probe + controls
-    role_e2e, role_aligned = ("main", "contrast") if cfg["headline_route"] == "end_to_end" else ("contrast", "main")
+    role_e2e, role_aligned = route_roles(cfg)["end_to_end"], route_roles(cfg)["aligned"]
     pairs = {(d, e) for d in cfg["datasets"] for e in cfg["encoders"]}
     e2e_encoders = cfg.get("end_to_end_encoders") or cfg["encoders"]
     e2e = [r for r in R.select(m["runs"], route=best, task="residual") if r["role"] != "ablation"]
@@ -60,7 +60,9 @@ def test_notebook_04_smoke(smoke_results):
         assert all(math.isfinite(x) for _, x in e["train"]["curve"])
     for e in aligned:  # the token-space route: fitted, not trained; its readout's own accuracy beside the LLM's
         assert e["route"] == "aligned" and e["input"] == "pair" and e["train"] is None
-        assert e["adapter"]["kind"] == "structured" and 0.0 <= e["extra"]["adapter_side"]["readout_top1"] <= 1.0
+        side = e["extra"]["adapter_side"]  # the readout's top-1 over the evaluated cases, one pair each
+        assert e["adapter"]["kind"] == "structured" and side["per"] == "case" and side["n"] == n
+        assert side["readout_top1"] * n == pytest.approx(round(side["readout_top1"] * n))
     main = R.select(m["runs"], role="main")
     assert main == R.select(aligned, encoder="sasrec")  # the smoke preset's headline route and encoder
     for e in e2e + aligned:
@@ -110,8 +112,11 @@ def test_notebook_04_smoke(smoke_results):
     item_aligned = R.select(m["runs"], role="item", route="aligned")
     assert {(i["dataset"], i["encoder"], i["split"]) for i in item_aligned} == \
         {(d, e, sp) for d, e in pairs for sp in ("train", "held_out")}
-    for i in item_aligned:
-        assert i["train"] is None and 0.0 <= i["extra"]["adapter_side"]["token_top1"] <= 1.0
+    n_item = cfg["aligned"]["item_eval"]["n_cases"]
+    for i in item_aligned:  # the aligner's nearest title in token space, on n_item items of each split
+        side = i["extra"]["adapter_side"]
+        assert i["train"] is None and side["n"] == n_item
+        assert side["token_top1"] * n_item == pytest.approx(round(side["token_top1"] * n_item))
 
     # saved adapters: residual per (dataset, end-to-end encoder), the aligned ones per (dataset, encoder), item, every ablation variant; they rebuild for notebook 05
     from recinterp.data import load_dataset

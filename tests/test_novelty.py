@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recinterp.metrics import summarize
-from recinterp.novelty import (CatalogueMatcher, genre_overlap, match_catalogue, nearest_titles, novel_flags,
+from recinterp.novelty import (CatalogueMatcher, genre_overlap, match_catalogue, novel_flags,
                                novelty_share, similarity)
 
 CATALOGUE = ["Toy Story (1995)", "Toy Story 2 (1999)", "Usual Suspects, The (1995)", "Heat (1995)",
@@ -57,19 +57,20 @@ def test_empty_generation_is_neither_new_nor_known():
     assert novelty_share(m) == 0.0
     assert math.isnan(novelty_share(m[:2]))
     assert novel_flags(m).tolist() == [0.0]
-    assert nearest_titles([""], CATALOGUE) == [[]]
+    assert CatalogueMatcher(CATALOGUE).nearest("") == []
 
 
 def test_nearest_titles_k_and_order():
-    res = nearest_titles(["Die Hard 3"], CATALOGUE, k=3)
+    matcher = CatalogueMatcher(CATALOGUE)
+    res = [matcher.nearest("Die Hard 3", k=3)]
     idx = [i for i, _ in res[0]]
     assert set(idx[:2]) == {6, 7} and len(idx) == 3
     scores = [s for _, s in res[0]]
     assert scores == sorted(scores, reverse=True)
     # k larger than the catalogue returns the whole catalogue.
-    assert len(nearest_titles(["Heat"], CATALOGUE, k=50)[0]) == len(CATALOGUE)
+    assert len(matcher.nearest("Heat", k=50)) == len(CATALOGUE)
     with pytest.raises(ValueError, match="k must be"):
-        nearest_titles(["Heat"], CATALOGUE, k=0)
+        matcher.nearest("Heat", k=0)
 
 
 def test_bad_catalogue_is_rejected():

@@ -14,7 +14,8 @@ def _name(req: str) -> str:
 
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     py = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = {CONDA_NAMES.get(_name(r), _name(r)) for r in py["dependencies"] + py["optional-dependencies"]["test"]}
+    extras = [r for reqs in py["optional-dependencies"].values() for r in reqs]  # test, book, ...
+    wanted = {CONDA_NAMES.get(_name(r), _name(r)) for r in py["dependencies"] + extras}
     env = (REPO / "environment.yml").read_text()
     deps = env.split("dependencies:", 1)[1].split("  - pip:", 1)[0]
     listed = {_name(m) for m in re.findall(r"^  - (\S+)", deps, flags=re.M)} - {"python", "pip"}

@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 import pytest
 
-from recinterp.config import available_presets
+from recinterp.config import available_presets, load_preset
 from recinterp.models.train import FitConfig
 from recinterp.plan import resolve_preset
 from recinterp.tasks import EvalConfig
@@ -80,7 +80,12 @@ def test_every_shipped_preset_resolves_for_every_run(name):
             for e in encoders:
                 for role in ("main", "variant"):
                     r = resolve_preset(name, section, dataset=d, encoder=e, role=role)
-                    TrainConfig(**r["train"]), EvalConfig(**r["eval"])
+                    # every option is a field of its dataclass, filled in: the dataclass gives the same dict back
+                    assert asdict(TrainConfig(**r["train"])) == r["train"]
+                    assert asdict(EvalConfig(**r["eval"])) == r["eval"]
+                    if role == "variant" and section == "recovery":  # the variants' own settings win
+                        over = load_preset(name, section).get("variant_eval", {})
+                        assert all(r["eval"][k] == v for k, v in over.items()), (name, d, over)
     for d in resolve_preset(name, "recommenders")["datasets"]:
         FitConfig(**resolve_preset(name, "recommenders", dataset=d)["train"])
 

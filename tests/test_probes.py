@@ -11,7 +11,7 @@ from recinterp.interpreter import Interpreter
 from recinterp.llm import tiny_llm
 from recinterp.models import build_encoder
 from recinterp.models.train import Popularity
-from recinterp.tasks import Cases, evaluate_recovery, evaluate_residual, recovery_cases, residual_cases
+from recinterp.tasks import Cases, evaluate_task, recovery_cases, residual_cases
 
 
 def test_true_ranks_and_metrics_by_hand():
@@ -121,8 +121,8 @@ def test_evaluate_residual_reports_every_control_with_n_and_ci(world):
     enc, split, titles, pop, llm = world
     cases = residual_cases(enc, split, input="two_slots", dataset="movielens")
     interp = Interpreter(llm, build_adapter(kind="linear", d_in=8, d_llm=llm.hidden_size, n_tokens=1))
-    ro = probes.fit_readout(cases, 30, epochs=3)
-    res = evaluate_residual(interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
+    ro = probes.reference_readout(cases, 30, epochs=3)
+    res = evaluate_task(interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
                             readout=ro, max_new_tokens=4, n_distractors=5)
     g = res["generation"]
     assert set(g) >= {"model", "shuffled", "zero", "popularity", "model_vs_shuffled", "model_vs_zero"}
@@ -144,7 +144,7 @@ def test_results_write_as_json(world, tmp_path):
     enc, split, titles, pop, llm = world
     cases = residual_cases(enc, split, input="diff", dataset="movielens")
     interp = Interpreter(llm, build_adapter(kind="linear", d_in=8, d_llm=llm.hidden_size, n_tokens=2))
-    res = evaluate_residual(interp, cases, titles, popularity=pop, max_new_tokens=2, n_distractors=3)
+    res = evaluate_task(interp, cases, titles, popularity=pop, max_new_tokens=2, n_distractors=3)
     back = json.loads(write_json_atomic(tmp_path / "m.json", res).read_text())
     assert back["ranking"]["own"]["model"]["summary"]["Hit@1"]["n"] == 16
 
@@ -153,7 +153,7 @@ def test_evaluate_recovery_distribution(world):
     enc, split, titles, pop, llm = world
     cases = recovery_cases(enc, split, input="all", dataset="movielens")
     interp = Interpreter(llm, build_adapter(kind="conv_pool", d_in=8, d_llm=llm.hidden_size, n_positions=10))
-    res = evaluate_recovery(interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
+    res = evaluate_task(interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
                             max_new_tokens=4, n_distractors=5)
     g = res["generation"]
     assert len(g["model"]["distribution"]) == 11 and sum(g["model"]["distribution"]) == pytest.approx(1.0)

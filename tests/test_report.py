@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from recinterp import report as R
+from recinterp.report import cli
+from recinterp.report import tables as T
 from recinterp.config import write_json_atomic
 
 
@@ -64,18 +66,18 @@ def test_run_block_carries_every_condition_and_its_paired_difference():
 def test_long_tables_read_the_layout():
     runs = [R.run_block(result(), route="pair_item", role="main"),
             R.run_block(result(task="recovery"), route="linear10", role="variant")]
-    gen = R.generation_rows(runs)
+    gen = T.generation_rows(runs)
     assert set(gen.measure) == {"hit", "exact", "found"}
     row = gen[(gen.route == "pair_item") & (gen.condition == "shuffled") & (gen.measure == "hit")].iloc[0]
     assert (row["mean"], row["diff"], row["diff_lo"]) == (0.1, 0.4, 0.2)
-    probe = R.probe_rows(R.select(runs, role="main"))
+    probe = T.probe_rows(R.select(runs, role="main"))
     assert len(probe) == 2 * 6 * 3  # samplers x conditions x metrics
     assert np.isnan(probe[probe.condition == "model"]["diff"]).all()
-    hist = R.histogram_rows(runs)
+    hist = T.histogram_rows(runs)
     assert set(hist.route) == {"linear10"} and hist.share.sum() == pytest.approx(4.0)
-    curves = R.curve_rows(runs + runs[:1])  # a training listed twice is drawn once
+    curves = T.curve_rows(runs + runs[:1])  # a training listed twice is drawn once
     assert len(curves) == 4 and curves.smoothed.tolist() == [3.0, 2.5, 3.0, 2.5]
-    table = R.ci_table(gen, ["dataset", "encoder", "route"])
+    table = T.ci_table(gen, ["dataset", "encoder", "route"])
     assert table.loc[("movielens", "sasrec", "pair_item", "zero"), "model − this (hit)"] == "0.500 [0.300, 0.700]"
 
 
@@ -85,12 +87,12 @@ def test_a_result_can_carry_extra_routes_and_conditions():
     r["eval"]["test"]["ranking"]["own"]["model_vs_aligned_zero"] = {m: D(0.3, 0.2, 0.4) for m in R.PROBE_METRICS}
     b = R.run_block(r, route="aligned", role="main")
     assert b["probe"]["own"]["diff_vs"]["aligned_zero"]["Hit@1"] == D(0.3, 0.2, 0.4)
-    rows = R.probe_rows([b, R.run_block(result(), route="end-to-end", role="main")])
+    rows = T.probe_rows([b, R.run_block(result(), route="end-to-end", role="main")])
     assert set(rows.route) == {"aligned", "end-to-end"} and "aligned_zero" in set(rows.condition)
     untrained = result()
     del untrained["train"]  # an adapter fitted without train_adapter (no training curve)
     b = R.run_block(untrained, route="aligned", role="main")
-    assert b["train"] is None and len(R.curve_rows([b])) == 0 and len(R.headline([b])) == 2
+    assert b["train"] is None and len(T.curve_rows([b])) == 0 and len(R.headline([b])) == 2
 
 
 def _write(tmp_path, runs):
@@ -100,7 +102,7 @@ def _write(tmp_path, runs):
 def test_headline_check_passes_only_when_every_reading_clears_shuffled_and_zero(tmp_path, capsys):
     _write(tmp_path, [R.run_block(result(), route="end-to-end", role="main"),
                       R.run_block(result(diffs=((0.0, -0.2, 0.2),) * 3), route="x", role="ablation")])  # not headline
-    assert R.main([str(tmp_path)]) == 0
+    assert cli.main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "residual / movielens / sasrec / end-to-end: generation hit = 0.500 [0.400, 0.600] (n=20)" in out
     assert "model - shuffled: +0.400 [+0.200, +0.600]  CI above 0" in out and "probe Hit@1 (own)" in out
@@ -109,7 +111,7 @@ def test_headline_check_passes_only_when_every_reading_clears_shuffled_and_zero(
     weak["eval"]["test"]["ranking"]["own"]["model_vs_zero"] = {m: D(0.01, -0.05, 0.07) for m in R.PROBE_METRICS}
     _write(tmp_path, [R.run_block(result(), route="end-to-end", role="main"),
                       R.run_block(weak, route="aligned", role="main")])
-    assert R.main([str(tmp_path)]) == 1
+    assert cli.main([str(tmp_path)]) == 1
     rows = R.headline(R.load_runs(tmp_path))
     assert [(h["route"], h["reading"], h["clears"]) for h in rows] == [
         ("end-to-end", "generation hit", True), ("end-to-end", "probe Hit@1 (own)", True),
@@ -117,14 +119,14 @@ def test_headline_check_passes_only_when_every_reading_clears_shuffled_and_zero(
     assert rows[3]["vs"]["zero"]["excludes_0"] is False and rows[3]["vs"]["popularity"]["value"] == 0.4
     # the headline sampler is the first evaluated, also after a JSON round trip that sorts the keys
     assert json.loads(json.dumps(R.load_runs(tmp_path), sort_keys=True))[0]["samplers"] == ["own", "random"]
-    assert R.main([str(tmp_path / "nothing")]) == 2
+    assert cli.main([str(tmp_path / "nothing")]) == 2
 
 
 def test_a_difference_below_zero_excludes_0_but_does_not_clear():
     r = result(diffs=((-0.4, -0.6, -0.2), (0.5, 0.3, 0.7), (0.3, 0.1, 0.5)))
     (gen, _) = R.headline([R.run_block(r, route="e2e", role="main")])
     assert gen["vs"]["shuffled"]["excludes_0"] and not gen["vs"]["shuffled"]["above_0"] and not gen["clears"]
-    assert "CI below 0" in R.format_headline([gen])
+    assert "CI below 0" in cli.format_headline([gen])
 
 
 def test_a_reading_without_its_controls_does_not_clear():
@@ -161,10 +163,10 @@ def test_task3_fidelity_joins_the_headline_with_its_one_control(tmp_path, capsys
     assert [(h["reading"], h["n"], h["clears"], h["must_clear"]) for h in rows] == [
         ("route fidelity (SASRec's top-1)", 95, True, ["shuffled"]), ("route fidelity (a random item)", 95, True, ["shuffled"])]
     assert rows[0]["vs"]["shuffled"]["value"] == 0.02 and set(rows[0]["novelty"]) == {"sasrec", "random", "dreamrec"}
-    assert R.main([str(tmp_path)]) == 0
+    assert cli.main([str(tmp_path)]) == 0
     assert "instantiation / movielens / sasrec / direct: route fidelity (SASRec's top-1)" in capsys.readouterr().out
     _instantiation(tmp_path, diff_lo=-0.1)  # fidelity no longer clears its shuffled control: the check fails
-    assert R.main([str(tmp_path)]) == 1
+    assert cli.main([str(tmp_path)]) == 1
 
 
 def test_the_encoder_comparison_is_reported_but_does_not_decide_the_exit_status(tmp_path, capsys):
@@ -172,10 +174,10 @@ def test_the_encoder_comparison_is_reported_but_does_not_decide_the_exit_status(
     blocks = [R.run_block(result(), route="aligned", role="main"),
               {**R.run_block(result(**null), route="aligned", role="comparison"), "encoder": "caser"}]
     _write(tmp_path, blocks)
-    assert R.main([str(tmp_path), "--markdown"]) == 0  # caser's null is shown, the headline (sasrec) decides
+    assert cli.main([str(tmp_path), "--markdown"]) == 0  # caser's null is shown, the headline (sasrec) decides
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| residual")]
     assert len(rows) == 4 and all("| caser | aligned | comparison |" in r and "**no**" in r for r in rows[2:])
-    assert len(R.headline_table(blocks)) == 2 and len(R.headline_table(blocks, roles=("main", "comparison"))) == 4
+    assert len(T.headline_table(blocks)) == 2 and len(T.headline_table(blocks, roles=("main", "comparison"))) == 4
 
 
 def test_markdown_table_and_readme_block(tmp_path, capsys):
@@ -183,7 +185,7 @@ def test_markdown_table_and_readme_block(tmp_path, capsys):
     _write(tmp_path, [R.run_block(r, route="aligned", role="main", extra={"adapter_side": {"readout_top1": 0.4, "n": 20}}),
                       R.run_block(result(hit=(0.0, 0.0, 0.0), diffs=((0.0, 0.0, 0.0),) * 3), route="e2e", role="contrast")])
     _instantiation(tmp_path)
-    assert R.main([str(tmp_path), "--markdown"]) == 0  # the contrast route is shown, but only main runs decide
+    assert cli.main([str(tmp_path), "--markdown"]) == 0  # the contrast route is shown, but only main runs decide
     md = capsys.readouterr().out
     rows = [line for line in md.splitlines() if line.startswith("| residual")]
     assert len(rows) == 4 and "readout_top1 0.400" in rows[0] and "| yes (shuffled + zero) |" in rows[0]
@@ -192,16 +194,16 @@ def test_markdown_table_and_readme_block(tmp_path, capsys):
     assert "Task 3, movielens, direct route, share of named items not in the catalogue: dreamrec 0.800" in md
     assert "sasrec 0.500 [0.400, 0.600] (n=95)" in md
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\nbefore\n{R.BEGIN}\nold numbers\n{R.END}\nafter\n")
-    assert R.main([str(tmp_path), "--readme", str(readme)]) == 0
+    readme.write_text(f"# x\nbefore\n{cli.BEGIN}\nold numbers\n{cli.END}\nafter\n")
+    assert cli.main([str(tmp_path), "--readme", str(readme)]) == 0
     doc = readme.read_text()
-    assert doc.startswith("# x\nbefore\n") and doc.endswith(f"{R.END}\nafter\n") and "old numbers" not in doc
+    assert doc.startswith("# x\nbefore\n") and doc.endswith(f"{cli.END}\nafter\n") and "old numbers" not in doc
     assert "| residual | movielens | sasrec | aligned | main |" in doc and "--readme" in doc
-    R.main([str(tmp_path), "--readme", str(readme)])  # idempotent
+    cli.main([str(tmp_path), "--readme", str(readme)])  # idempotent
     assert readme.read_text() == doc
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="report:begin"):
-        R.main([str(tmp_path), "--readme", str(readme)])
+        cli.main([str(tmp_path), "--readme", str(readme)])
 
 
 def test_before_after_pairs_the_same_cases():

@@ -8,10 +8,12 @@
   are arguments or keys of an optional ``dataset.json`` in the folder.
 
 The first call builds the dataset and caches it under ``data/processed/<name>/`` as
-safetensors + JSON (no pickles), with the SHA-256 of each cache file (and, for your own
-data, of each source file and option) in ``meta.json``.  Later calls verify the cache and
-read it; a damaged cache is rebuilt, saying so, and a changed source or option rebuilds
-too.  ``refresh=True`` always rebuilds.  Loading a dataset also tells the prompts its
+safetensors + JSON (no pickles), with the SHA-256 of each cache file, ``meta.json``
+included, in its ``SHA256SUMS`` (``recinterp.config.seal``; for your own data ``meta.json``
+also records each source file's SHA-256 and the options).  Later calls verify the cache,
+check its metadata against the arrays (item count against the titles, window length,
+padding id) and read it; a damaged cache is rebuilt, saying so, and a changed source or
+option rebuilds too.  ``refresh=True`` always rebuilds.  Loading a dataset also tells the prompts its
 item nouns (``recinterp.prompts.NOUNS``), so every task phrases questions in them.
 """
 from __future__ import annotations
@@ -22,9 +24,10 @@ import re
 import warnings
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save_file
 
-from ..config import resolve, write_json_atomic
+from ..config import IntegrityError, resolve, seal, unseal, verify, write_json_atomic
 from . import fetch
 from .checksums import ChecksumError, file_hash
 from .titles import normalize_title
@@ -32,8 +35,8 @@ from .types import Catalogue, RecDataset, Split
 
 DATASETS = ("movielens", "steam")
 NOUNS = {"movielens": ("movie", "movies"), "steam": ("game", "games")}
-CACHE_VERSION = 3  # 2: Steam titles HTML-unescaped; 3: file hashes, nouns, datasets of your own
-CACHE_FILES = ("splits.safetensors", "catalogue.json")
+CACHE_VERSION = 4  # 2: Steam titles HTML-unescaped; 3: file hashes, nouns, datasets of your own; 4: SHA256SUMS
+CACHE_FILES = ("splits.safetensors", "catalogue.json", "meta.json")
 CONFIG_FILE = "dataset.json"
 # Options a dataset.json may set; trust (hashes, trust_unverified) must come from the user, never the folder.
 FOLDER_OPTIONS = {"noun", "nouns", "min_rating", "max_len", "val_users", "test_users", "seed", "columns", "sep",
@@ -102,11 +105,38 @@ def _folder_options(folder: Path, options: dict) -> dict:
             cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         except ValueError as e:
             raise ValueError(f"{folder / CONFIG_FILE} is not valid JSON: {e}") from None
+        if not isinstance(cfg, dict):
+            raise ValueError(f"{folder / CONFIG_FILE} must hold one JSON object of options, e.g. "
+                             f'{{"noun": "track", "min_rating": 4}}; it holds a {type(cfg).__name__}')
         unknown = set(cfg) - FOLDER_OPTIONS
         if unknown:
             raise ValueError(f"{folder / CONFIG_FILE}: unknown or not allowed key(s) {sorted(unknown)}; allowed: "
                              f"{sorted(FOLDER_OPTIONS)} (hashes and trust_unverified are yours to pass, not the folder's)")
-    return {**cfg, **{k: v for k, v in options.items() if v is not None}}
+        _check_option_types(cfg, f"{folder / CONFIG_FILE}: key")
+    given = {k: v for k, v in options.items() if v is not None}
+    _check_option_types(given, "option")
+    return {**cfg, **given}
+
+
+# Option -> (the types it takes, how to say it): a wrong type is named before any file is read.
+_NUMBER = (int, float)
+OPTION_TYPES = {"noun": (str, "a word"), "nouns": (str, "a word"), "sep": (str, 'a separator such as "\\t"'),
+                "genre_sep": (str, 'a separator such as "|"'), "min_rating": (_NUMBER, "a number (or null)"),
+                "max_len": (int, "a whole number >= 1"), "seed": (int, "a whole number"),
+                "val_users": (_NUMBER, "a share between 0 and 1"), "test_users": (_NUMBER, "a share between 0 and 1"),
+                "columns": (dict, 'an object {"user": "<your column>", ...}')}
+
+
+def _check_option_types(options: dict, where: str) -> None:
+    for k, v in options.items():
+        if k not in OPTION_TYPES or v is None:
+            continue
+        types, how = OPTION_TYPES[k]
+        ok = isinstance(v, types) and not isinstance(v, bool)
+        if ok and k == "columns":
+            ok = all(isinstance(c, str) for c in v.values())
+        if not ok:
+            raise ValueError(f"{where} {k!r} must be {how}, got {v!r} ({type(v).__name__})")
 
 
 def _source_record(folder: Path, options: dict) -> dict:
@@ -282,7 +312,8 @@ def _splits(ds: RecDataset) -> dict[str, Split]:
 
 def _write_cache(cache: Path, ds: RecDataset, stats: dict, source: dict | None = None) -> None:
     cache.mkdir(parents=True, exist_ok=True)
-    (cache / "meta.json").unlink(missing_ok=True)  # the old cache is invalid from here on
+    unseal(cache)  # the old cache is invalid from here on
+    (cache / "meta.json").unlink(missing_ok=True)
     tensors = {f"{k}.{f}": getattr(s, f).clone().contiguous() for k, s in _splits(ds).items() for f in ("seqs", "lens", "next")}
     tmp = cache / "splits.safetensors.tmp"
     save_file(tensors, str(tmp))
@@ -290,11 +321,10 @@ def _write_cache(cache: Path, ds: RecDataset, stats: dict, source: dict | None =
     c = ds.catalogue
     write_json_atomic(cache / "catalogue.json", {"titles": c.titles, "norm_titles": c.norm_titles,
                                                   "genres": c.genres, "tags": c.tags})
-    # meta.json last: its presence marks a complete cache, and it holds the other files' SHA-256.
     write_json_atomic(cache / "meta.json", {"version": CACHE_VERSION, "name": ds.name, "n_items": ds.n_items,
                                             "max_len": ds.max_len, "notes": ds.notes, "noun": ds.noun,
-                                            "nouns": ds.nouns, "stats": stats, "source": source,
-                                            "sha256": {f: file_hash(cache / f) for f in CACHE_FILES}})
+                                            "nouns": ds.nouns, "stats": stats, "source": source})
+    seal(cache, CACHE_FILES)  # last: its presence marks a complete cache
 
 
 def _read_meta(cache: Path) -> dict | None:
@@ -312,23 +342,47 @@ def _read_meta(cache: Path) -> dict | None:
         return None
 
 
+def _check_payload(meta: dict, splits: dict[str, Split], c: dict) -> None:
+    """The metadata against the arrays and titles it describes (``IntegrityError`` if they disagree):
+    one title per item, windows ``max_len`` wide, right-padded with ``n_items``, ids in range."""
+    n, L = meta["n_items"], meta["max_len"]
+    sizes = {k: len(c[k]) for k in ("titles", "norm_titles")}
+    if any(v != n for v in sizes.values()):
+        raise IntegrityError(f"meta.json says n_items={n} but catalogue.json has {sizes}")
+    for k, s in splits.items():
+        if s.seqs.dim() != 2 or s.seqs.shape[1] != L or not (len(s.lens) == len(s.next) == len(s.seqs)):
+            raise IntegrityError(f"split {k!r} has windows {tuple(s.seqs.shape)}, {len(s.lens)} lengths and "
+                                 f"{len(s.next)} next items; meta.json says max_len={L}")
+        if len(s) == 0:
+            continue
+        if int(s.seqs.min()) < 0 or int(s.seqs.max()) > n or int(s.next.min()) < 0 or int(s.next.max()) >= n:
+            raise IntegrityError(f"split {k!r} has item ids outside 0..{n - 1} (padding id {n}, n_items in meta.json)")
+        if int(s.lens.min()) < 1 or int(s.lens.max()) > L:
+            raise IntegrityError(f"split {k!r} has history lengths outside 1..{L}")
+        pos = torch.arange(L)[None, :]
+        if bool(((s.seqs == n) != (pos >= s.lens[:, None])).any()):
+            raise IntegrityError(f"split {k!r}: the padding id {n} (n_items in meta.json) is not exactly the "
+                                 f"positions past each history's length")
+
+
 def _read_cache(cache: Path, meta: dict | None) -> RecDataset | None:
-    """The cached dataset, or None (with a warning naming the file) when a file is missing or
-    its SHA-256 is not the one meta.json recorded: the caller rebuilds."""
+    """The cached dataset, or None (with a warning naming the file) when a file is missing, its
+    SHA-256 is not the one recorded in SHA256SUMS, or the metadata disagrees with the arrays: the
+    caller rebuilds."""
     if meta is None:
         return None
-    for f in CACHE_FILES:
-        want = (meta.get("sha256") or {}).get(f)
-        if not (cache / f).exists() or want is None or file_hash(cache / f) != want:
-            what = "is missing" if not (cache / f).exists() else "does not match the SHA-256 in meta.json"
-            warnings.warn(f"processed cache file {cache / f} {what} (damaged or truncated): rebuilding the cache "
-                          f"(to do it by hand: load_dataset(..., refresh=True), or delete {cache})")
-            return None
+    fix = f"load_dataset(..., refresh=True), or delete {cache}"
+    try:
+        verify(cache, CACHE_FILES, fix)
+    except IntegrityError as e:
+        warnings.warn(f"{e} (by hand). The processed cache is not used: rebuilding it now.")
+        return None
     try:
         t = load_file(str(cache / "splits.safetensors"))
         c = json.loads((cache / "catalogue.json").read_text())
         names = sorted({k.rsplit(".", 1)[0] for k in t})
         splits = {k: Split(t[f"{k}.seqs"], t[f"{k}.lens"], t[f"{k}.next"]) for k in names}
+        _check_payload(meta, splits, c)
         return RecDataset(name=meta["name"], n_items=meta["n_items"], train=splits["train"], val=splits["val"],
                           test=splits["test"], catalogue=Catalogue(c["titles"], c["norm_titles"], c["genres"], c["tags"]),
                           max_len=meta["max_len"], notes=meta["notes"], noun=meta.get("noun", "item"),

@@ -65,11 +65,30 @@ def read_table(path: str | os.PathLike, sep: str | None = None) -> pd.DataFrame:
         except ImportError:
             raise ImportError(f"{path} is Parquet, which needs pyarrow (pip install pyarrow); or save it as CSV") from None
         return pd.read_parquet(path).astype(str).replace({"None": "", "nan": "", "NaT": ""})
-    sep = sep or ("\t" if path.suffix in (".tsv", ".txt") else ",")
+    given, sep = sep, sep or ("\t" if path.suffix in (".tsv", ".txt") else ",")
+    what = {"\t": "tab-separated", ",": "comma-separated"}.get(sep, f"separated by {sep!r}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes): it needs a header row and one row per record "
+                         f"(see the README, 'Your own data')")
     try:
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} holds no table (only blank lines?): it needs a header row and one row per "
+                         f"record") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}; Latin-1 / Windows-1252?): "
+                         f"save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} > utf8_{path.name}`, "
+                         f"and put that file in its place") from None
     except pd.errors.ParserError as e:
-        raise ValueError(f"{path}: cannot parse as {'TSV' if sep == chr(9) else 'CSV'}: {e}") from None
+        raise ValueError(f"{path}: cannot parse as {what} text: {e}") from None
+    if given is None and len(df.columns) == 1:  # every table here has two columns or more
+        header = str(df.columns[0])
+        for other, name, fix in (("\t", "tab", "name it .tsv"), (",", "comma", "name it .csv"), (";", "semicolon", "")):
+            if other != sep and other in header:
+                raise ValueError(f"{path} read as {what} gives one column {header!r}: it looks {name}-separated. "
+                                 f"{fix + ', or pass' if fix else 'Pass'} sep={other!r} (an option of load_dataset "
+                                 f"or a key of dataset.json)")
+    return df
 
 
 def _pick(df: pd.DataFrame, role: str, path: Path, columns: dict | None, required: bool = True) -> str | None:
@@ -89,8 +108,20 @@ def _pick(df: pd.DataFrame, role: str, path: Path, columns: dict | None, require
 
 
 def _numbers(values: pd.Series, rows: pd.Series, path: Path, what: str, dates: bool = False) -> pd.Series:
-    """Numbers (datetimes: nanoseconds); an unreadable value is an error naming its line in the file."""
+    """Numbers (datetimes: nanoseconds); an unreadable value is an error naming its line in the file,
+    and so is a column mixing numbers and dates (their scales cannot be compared)."""
     out = pd.to_numeric(values, errors="coerce")
+    if dates and out.isna().any() and out.notna().any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            as_date = pd.to_datetime(values[out.isna()], errors="coerce", utc=True, format="mixed")
+        if as_date.notna().any():
+            k, j = int(out.notna().to_numpy().argmax()), int(as_date.notna().to_numpy().argmax())
+            line = {i: int(r) + 2 for i, r in zip(values.index, rows)}
+            d = as_date.index[j]
+            raise ValueError(f"{path}: the {what} column mixes numbers (line {line[values.index[k]]}: "
+                             f"{values.iloc[k]!r}) and dates (line {line[d]}: {values[d]!r}); write every {what} "
+                             f"one way (all numbers, e.g. Unix seconds, or all dates)")
     if dates and out.isna().any():
         with warnings.catch_warnings():  # "could not infer format": we only ask whether every value parses
             warnings.simplefilter("ignore")

@@ -24,6 +24,15 @@ ENCODERS: dict[str, tuple[type[SeqEncoder], type[EncoderConfig]]] = {
 }
 
 
+def register_encoder(name: str, cls: type[SeqEncoder], cfg_cls: type[EncoderConfig]) -> None:
+    """Make a new encoder known by ``name`` (a ``SeqEncoder`` subclass and its config dataclass): then
+    ``build_encoder``, checkpoints and every task, route and table take it like the built-in ones."""
+    if not (isinstance(cls, type) and issubclass(cls, SeqEncoder)) or not issubclass(cfg_cls, EncoderConfig):
+        raise ValueError(f"register_encoder({name!r}) needs a SeqEncoder subclass and an EncoderConfig subclass, "
+                         f"got {cls!r}, {cfg_cls!r}")
+    ENCODERS[name] = (cls, cfg_cls)
+
+
 def build_encoder(name: str, n_items: int, **cfg) -> SeqEncoder:
     """An untrained encoder by name; ``cfg`` overrides fields of its config dataclass."""
     if name not in ENCODERS:
@@ -39,8 +48,13 @@ def build_encoder(name: str, n_items: int, **cfg) -> SeqEncoder:
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: E402  (needs ENCODERS)
 
 __all__ = [
-    "ENCODERS", "build_encoder", "SeqEncoder", "EncoderConfig",
+    "ENCODERS", "register_encoder", "build_encoder", "encoder_label", "SeqEncoder", "EncoderConfig",
     "SASRec", "SASRecConfig", "GRU4Rec", "GRU4RecConfig", "Caser", "CaserConfig",
     "DreamRec", "DreamRecConfig", "fit_embedding_bridge", "apply_bridge", "bridge_r2",
     "save_checkpoint", "load_checkpoint",
 ]
+
+
+def encoder_label(name: str) -> str:
+    """How prose names a registered encoder ("SASRec" for "sasrec"); the name itself when it has no label."""
+    return getattr(ENCODERS.get(name, (None,))[0], "label", "") or name

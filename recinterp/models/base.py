@@ -41,6 +41,7 @@ class SeqEncoder(nn.Module):
     """
 
     name = "base"
+    label = ""  # how prose names it ("SASRec"); empty: its name
 
     def __init__(self, cfg: EncoderConfig):
         super().__init__()

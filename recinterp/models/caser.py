@@ -31,7 +31,7 @@ class CaserConfig(EncoderConfig):
 
 
 class Caser(SeqEncoder):
-    name = "caser"
+    name, label = "caser", "Caser"
 
     def __init__(self, cfg: CaserConfig):
         super().__init__(cfg)

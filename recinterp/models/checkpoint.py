@@ -3,32 +3,25 @@
 Only tensors and JSON: no pickled modules, so a checkpoint loads with any code
 version that has the same config fields.  The config holds the model's
 dataclass config, the seed, the metrics measured at save time and the SHA-256 of
-the weights file; both files are written through a temporary file + rename, and
-the config (written last) is checked against the weights on load.
+the weights file; both files are written through a temporary file + rename, then a
+``SHA256SUMS`` of both (``recinterp.config.seal``), which is checked before either is read.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from recinterp.config import read_json, seal, sha256_file, unseal, verify, write_json_atomic
+
 FORMAT = 1
+FILES = ("model.safetensors", "config.json")
 
 
 def checkpoint_dir(root, dataset: str, name: str) -> Path:
     return Path(root) / dataset / name
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_checkpoint(model: torch.nn.Module, root, dataset: str, metrics: dict | None = None,
@@ -44,6 +37,7 @@ def save_checkpoint(model: torch.nn.Module, root, dataset: str, metrics: dict | 
     name = name or kind
     out = checkpoint_dir(root, dataset, name)
     out.mkdir(parents=True, exist_ok=True)
+    unseal(out)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     weights = out / "model.safetensors"
     tmp = out / "model.safetensors.tmp"
@@ -51,9 +45,9 @@ def save_checkpoint(model: torch.nn.Module, root, dataset: str, metrics: dict | 
     os.replace(tmp, weights)
     cfg = {"format": FORMAT, "name": name, "model": kind, "dataset": dataset, "config": model.config_dict(),
            "seed": seed, "metrics": metrics or {}, "extra": extra or {},
-           "weights_sha256": _sha256(weights), "torch_version": torch.__version__}
-    from recinterp.config import write_json_atomic
+           "weights_sha256": sha256_file(weights), "torch_version": torch.__version__}
     write_json_atomic(out / "config.json", cfg)
+    seal(out, FILES)
     return out
 
 
@@ -67,7 +61,10 @@ def read_checkpoint_config(root, dataset: str, name: str) -> dict:
         raise FileNotFoundError(f"no checkpoint for {name!r} on {dataset!r}: {path} is missing. Saved there: "
                                 f"{saved or 'none'}; known models: {sorted(ENCODERS) + ['dreamrec', 'dreamrec_learned']} "
                                 f"(run notebooks/02_recommenders.ipynb first)")
-    return json.loads(path.read_text())
+    fix = f"re-save the checkpoint (rerun notebooks/02_recommenders.ipynb), or delete {path.parent}"
+    if (path.parent / FILES[0]).exists():
+        verify(path.parent, FILES, fix, unsealed="warn")
+    return read_json(path, fix)
 
 
 def load_checkpoint(root, dataset: str, name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -79,7 +76,7 @@ def load_checkpoint(root, dataset: str, name: str, device: str | torch.device = 
     weights = checkpoint_dir(root, dataset, name) / "model.safetensors"
     if not weights.exists():
         raise FileNotFoundError(f"checkpoint {weights} is missing")
-    if info.get("weights_sha256") != _sha256(weights):
+    if info.get("weights_sha256") != sha256_file(weights):
         raise ValueError(f"{weights} does not match its config.json (sha256 differs): re-save the checkpoint")
     kind = info.get("model", info["name"])
     if kind in ENCODERS:

@@ -21,7 +21,7 @@ class GRU4RecConfig(EncoderConfig):
 
 
 class GRU4Rec(SeqEncoder):
-    name = "gru4rec"
+    name, label = "gru4rec", "GRU4Rec"
 
     def __init__(self, cfg: GRU4RecConfig):
         super().__init__(cfg)

@@ -57,7 +57,7 @@ class Block(nn.Module):
 
 
 class SASRec(SeqEncoder):
-    name = "sasrec"
+    name, label = "sasrec", "SASRec"
 
     def __init__(self, cfg: SASRecConfig):
         super().__init__(cfg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -51,9 +51,11 @@ class TrainResult:
     def last_loss(self) -> float:
         return self.history[-1]["loss"]
 
-    def to_dict(self) -> dict:
-        return {**asdict(self), "first_loss": self.first_loss, "last_loss": self.last_loss,
-                "epochs": len(self.history)}
+    def summary(self) -> dict:
+        """What a notebook records of a fit (notebook 02's metrics.json): losses, epochs, the best one, time."""
+        return {"first_loss": self.first_loss, "last_loss": self.last_loss, "epochs": len(self.history),
+                "best_epoch": self.best_epoch, "best_val_NDCG@10": self.best_val, "stopped_early": self.stopped_early,
+                "seconds": self.seconds, "seconds_per_epoch": self.seconds / len(self.history)}
 
 
 def expand_prefixes(split: Split, pad_id: int) -> Split:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from recinterp.cases import TASKS
+from recinterp.tasks import TASKS
 from recinterp.config import resolve
 from recinterp.data import load_dataset
 from recinterp.llm import load_llm
@@ -26,7 +26,7 @@ from recinterp.tasks.run import run_task
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m recinterp.tasks", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("task", choices=TASKS)
+    ap.add_argument("task", choices=sorted(TASKS))
     ap.add_argument("--dataset", required=True, help="movielens, steam, or a folder of your own (name or path)")
     ap.add_argument("--encoder", default="sasrec")
     ap.add_argument("--input", default=None, help="task input (recovery: all|last; residual: pair|diff|two_slots)")
@@ -51,7 +51,7 @@ def main(argv=None) -> dict:
     result = run_task(a.task, load_checkpoint(resolve(a.checkpoint_dir), ds.name, a.encoder), ds,
                       llm, out_dir=resolve(a.out), input=a.input, adapter=adapter, train=train,
                       init_adapter=a.init_adapter, seed=a.seed)
-    print(json.dumps({k: v for k, v in result.items() if k != "train"}, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("train", "cases")}, indent=1))
     return result
 
 

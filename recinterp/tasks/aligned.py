@@ -21,7 +21,6 @@ Fitted parts are cached in ``out_dir`` (a rerun reloads them).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 import warnings
@@ -32,13 +31,12 @@ import torch
 
 from recinterp import align
 from recinterp.adapter import Adapter, load_adapter
-from recinterp.cases import INPUTS, Cases
-from recinterp.config import from_options, write_json_atomic
+from recinterp.cases import Cases, get_task
+from recinterp.config import IntegrityError, from_options, read_json, seal, verify, write_json_atomic
 from recinterp.interpreter import Interpreter
-from recinterp.models.train import Popularity
-from recinterp.tasks.evaluate import EvalConfig
-from recinterp.tasks.residual import appended_pairs
-from recinterp.tasks.run import EVALUATORS, build_cases, run_task, subsample
+from recinterp.tasks.evaluate import EvalConfig, evaluate_task
+from recinterp.tasks.item import held_out_split
+from recinterp.tasks.run import build_cases, evaluated_cases, popularity_counts, run_task
 
 ALIGNER, ADAPTER = "aligner", "adapter"
 
@@ -54,14 +52,19 @@ def _cached_adapter(folder: Path, d_llm: int, build, settings: dict) -> tuple[Ad
     settings is refitted (seconds), with a warning, rather than silently reused."""
     report_path = folder / "fit.json"
     if report_path.exists():
-        report = json.loads(report_path.read_text())
-        if report.get("settings") == settings:
-            return load_adapter(folder, d_llm=d_llm), report
-        warnings.warn(f"{folder} was fitted with settings {report.get('settings')}, not {settings}: refitting it")
+        try:  # a fitted cache is rebuilt in seconds: a damaged one is refitted, saying which file
+            verify(folder, ("fit.json",), f"delete {folder} (it is refitted)")
+            report = read_json(report_path)
+            if report.get("settings") == settings:
+                return load_adapter(folder, d_llm=d_llm), report
+            warnings.warn(f"{folder} was fitted with settings {report.get('settings')}, not {settings}: refitting it")
+        except IntegrityError as e:
+            warnings.warn(f"{e} (by hand). Refitting it now.")
     proj, report = build()
     report["settings"] = settings
     proj.save(folder)
     write_json_atomic(report_path, report)  # written last: its presence means the adapter is complete
+    seal(folder, ("fit.json",))
     return proj, report
 
 
@@ -94,17 +97,8 @@ def catalogue_aligner(enc, ds, llm, out_dir: str | os.PathLike, align_cfg: dict 
 
 
 def readout_pairs(cases: Cases) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y) a readout learns from: per position for recovery, one per case for residual."""
-    if cases.task == "recovery":
-        if cases.input != "all":
-            raise ValueError("the per-position readout needs recovery input 'all'")
-        return align.position_pairs(cases.features, cases.answers)
-    if cases.task == "residual":
-        if cases.features.shape[1:3] != (1, 1):
-            raise ValueError(f"the residual readout needs one placeholder of one position (input pair or diff, "
-                             f"positions last); got features {tuple(cases.features.shape)}")
-        return cases.features[:, 0, 0], cases.answers[:, 0]
-    raise ValueError(f"no readout for task {cases.task!r}")
+    """(x, y) a readout learns from (``Task.readout_pairs``): per position for recovery, one per case for residual."""
+    return get_task(cases.task).readout_pairs(cases)
 
 
 def fit_readout(cases: Cases, table: torch.Tensor, kind: str = "fitted", max_pairs: int | None = None,
@@ -158,7 +152,8 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
     out = Path(out_dir)
     readout = dict(readout or {})
     ecfg = EvalConfig.from_dict(eval or {})
-    input = input or INPUTS[task][0]
+    t = get_task(task)
+    input = input or t.inputs[0]
     titles = ds.catalogue.norm_titles
     enc_name = getattr(enc, "name", "")
     table = item_table(enc)
@@ -166,24 +161,20 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
     result = {"task": task, "input": input, "encoder": enc_name, "dataset": ds.name, "route": "aligned",
               "temperature": temperature}
 
-    if task == "item":
-        perm = torch.randperm(ds.n_items, generator=torch.Generator().manual_seed(seed))
-        train_ids = perm[int(round(held_out_items * ds.n_items)):].sort().values  # = build_cases' "train" items
+    if t.aligned_route == "aligner":  # the item aligner on the items build_cases calls "train"
+        train_ids = held_out_split(ds.n_items, held_out_items, seed)["train"]
         adapter, fit = catalogue_aligner(enc, ds, llm, out, align_cfg, train_ids)
-        splits = ["train", "held_out"]
         result["fit"] = {"aligner": fit}
     else:
         aligner, fit = catalogue_aligner(enc, ds, llm, catalogue_dir or out, align_cfg)
         tr = build_cases(task, enc, ds, "train", input, "last", out / "cases" / "train", seed=seed)
         P = int(tr.features.shape[2])
-        layout = layout or ("list" if task == "recovery" else "inline")
+        layout = layout or t.layout
 
         def build():
             ro = dict(readout)
             appends = int(ro.pop("random_appends", 0) or 0)
-            if appends and task != "residual":
-                raise ValueError("readout option random_appends applies to the residual task only")
-            extra = appended_pairs(enc, ds.train, appends, input, seed=seed) if appends else None
+            extra = t.extra_readout_pairs(enc, ds.train, appends, input, seed=seed) if appends else None
             lin, rep = fit_readout(tr, table, seed=seed, extra=extra, **ro)
             rep["random_appends"] = appends
             proj = align.structured_adapter(lin, table, aligner, n_positions=P, temperature=temperature,
@@ -194,21 +185,19 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
         settings = {"readout": readout, "temperature": temperature, "layout": layout, "input": input, "seed": seed,
                     "aligner": fit.get("settings")}
         adapter, rfit = _cached_adapter(out / ADAPTER, llm.hidden_size, build, settings)
-        splits = [ecfg.split]
         result["fit"] = {"aligner": fit, **rfit}
     result["fit"]["seconds_total"] = time.time() - t0  # what this call spent fitting (0-ish when reloaded)
-    result["adapter_dir"] = str(out / (ALIGNER if task == "item" else ADAPTER))
+    result["adapter_dir"] = str(out / (ALIGNER if t.aligned_route == "aligner" else ADAPTER))
     if not eval:
         return result
 
     interp = Interpreter(llm, adapter)
-    pop = Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()  # as run_task counts it
-    result["eval"] = {}
-    for sp in splits:
-        cases = build_cases(task, enc, ds, sp, input, "last", out / "cases" / sp, seed=seed)
-        cases = subsample(cases, ecfg.n_cases, seed)
-        res = EVALUATORS[task](interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
-                               seed=seed, **ecfg.evaluate_kwargs())
+    pop = popularity_counts(ds)  # as run_task counts it
+    result["eval"], result["cases"] = {}, {}
+    for sp in t.eval_splits(ecfg.split):
+        cases = result["cases"][sp] = evaluated_cases(task, enc, ds, sp, input, "last", out, ecfg.n_cases, seed)
+        res = evaluate_task(interp, cases, titles, popularity=pop, item_embeddings=enc.item_embeddings.weight,
+                            seed=seed, **ecfg.evaluate_kwargs())
         res["adapter_side"] = adapter_side(adapter, cases, table, llm, titles, fit)
         result["eval"][sp] = res
     return result
@@ -239,11 +228,12 @@ def finetune_aligned(task: str, enc, ds, llm, *, adapter_dir: str | os.PathLike,
 def adapter_side(adapter: Adapter, cases: Cases, table: torch.Tensor, llm, titles: list[str], fit: dict) -> dict:
     """What the adapter alone gets right on these cases, before the LLM reads anything:
     the aligner's nearest title in token space (item), the readout's top-1 among all items."""
-    if cases.task == "item":
+    t = get_task(cases.task)
+    if t.aligned_route == "aligner":
         k = adapter.cfg.n_tokens
         targets, _ = align.title_token_targets(llm, titles[: table.shape[0]], k)
         ids = cases.answers[:, 0]
         return {"token_top1": align.token_top1(adapter, table[ids], targets, ids), "n": len(ids)}
-    x, y = readout_pairs(cases)
+    x, y = t.readout_pairs(cases)
     ro = adapter.layers.readout
-    return {"readout_top1": align.readout_top1(ro, x, y), "n": int(len(y)), "per": "position" if cases.task == "recovery" else "case"}
+    return {"readout_top1": align.readout_top1(ro, x, y), "n": int(len(y)), "per": t.readout_per}

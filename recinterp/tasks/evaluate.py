@@ -1,6 +1,6 @@
 """Evaluation of a trained adapter on one task, always beside its controls.
 
-    res = evaluate_residual(interp, test_cases, titles, popularity=pop, item_embeddings=E, readout=ro)
+    res = evaluate_task(interp, test_cases, titles, popularity=pop, item_embeddings=E, readout=ro)
     write_json_atomic(out / "metrics.json", res)   # per-case arrays are numpy: the writer converts them
 
 Two families of measures, each with the number of cases and bootstrap 95% CIs:
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from recinterp import probes
-from recinterp.cases import Cases, check_titles
+from recinterp.cases import Cases, check_titles, get_task
 from recinterp.config import from_options
 from recinterp.controls import (ALL_CONTROLS, CONTROLS, check_controls, paired_differences, popularity_answers,
                                 popularity_scores, run_conditions)
@@ -90,7 +90,7 @@ def generation_eval(interp, cases: Cases, titles: list[str], popularity: np.ndar
     for cond, tx in texts.items():
         counts = np.array([count_titles_found(t, tr) for t, tr in zip(tx, truth)], float)
         res = {"texts": list(tx[:keep_texts])}
-        if cases.task == "recovery":  # how many of the window's titles the text names: 0..10
+        if get_task(cases.task).generation_metric == "found":  # how many of the window's titles the text names: 0..L
             dist = np.bincount(counts.astype(int), minlength=cases.answers.shape[1] + 1)
             res.update(found=summarize(counts), distribution=(dist / max(N, 1)).tolist(), per_case=counts)
         else:  # hit: the true title occurs in the answer; exact: the answer is the title
@@ -115,11 +115,9 @@ def ranking_eval(interp, cases: Cases, titles: list[str], sampler: str = "random
     refs = {}
     if popularity is not None:
         refs["popularity"] = popularity_scores(popularity, cand)
-    if item_embeddings is not None and cases.task == "residual":
-        refs["encoder"] = probes.residual_encoder_scores(item_embeddings, cases.states["h_before"],
-                                                         cases.states["h_after"], cand)
-    if item_embeddings is not None and cases.task == "recovery":
-        refs["encoder"] = probes.mean_state_scores(item_embeddings, cases.states["h_mean"], cand)
+    enc_scores = None if item_embeddings is None else get_task(cases.task).encoder_scores(item_embeddings, cases, cand)
+    if enc_scores is not None:
+        refs["encoder"] = enc_scores
     if readout is not None:
         refs["readout"] = readout.candidate_scores(probes.readout_inputs(cases), cand)
     for name, sc in refs.items():
@@ -148,21 +146,10 @@ def evaluate(interp, cases: Cases, titles: list[str], *, samplers=("random",), n
     return out
 
 
-def evaluate_item(interp, cases, titles, **kw) -> dict:
-    kw.setdefault("samplers", ("random", "popular") if kw.get("popularity") is not None else ("random",))
-    kw.setdefault("max_new_tokens", 24)
+def evaluate_task(interp, cases, titles, **kw) -> dict:
+    """``evaluate`` with the defaults of the cases' task (``Task.eval_defaults``; the popularity-matched
+    sampler joins when popularity counts are given); what ``kw`` names wins."""
+    for k, v in get_task(cases.task).evaluate_kwargs(kw.get("popularity") is not None).items():
+        kw.setdefault(k, v)
     return evaluate(interp, cases, titles, **kw)
 
-
-def evaluate_recovery(interp, cases, titles, **kw) -> dict:
-    # "own" distractors do not exist here: every item of the window is a true answer.
-    kw.setdefault("samplers", ("random", "popular") if kw.get("popularity") is not None else ("random",))
-    kw.setdefault("max_new_tokens", 96)
-    return evaluate(interp, cases, titles, **kw)
-
-
-def evaluate_residual(interp, cases, titles, **kw) -> dict:
-    kw.setdefault("samplers", ("own", "random", "popular") if kw.get("popularity") is not None else ("own", "random"))
-    kw.setdefault("n_distractors", 9)
-    kw.setdefault("max_new_tokens", 24)
-    return evaluate(interp, cases, titles, **kw)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from recinterp.cases import Cases
+from recinterp import prompts as P
+from recinterp.cases import Cases, Task, register_task
 
 
 @torch.no_grad()
@@ -23,3 +24,38 @@ def item_cases(enc, item_ids, dataset: str = "", split: str = "") -> Cases:
     return Cases("item", "item", emb[:, None, None, :].clone(), ids[:, None].clone(),
                  torch.full((len(ids), 1), -1, dtype=torch.long), {"item": emb},
                  {"dataset": dataset, "encoder": getattr(enc, "name", ""), "n_items": enc.n_items, "split": split})
+
+
+def held_out_split(n_items: int, share: float = 0.1, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The catalogue split of item alignment: {"train": ids the adapter learns, "held_out": a seeded
+    ``share`` of the catalogue it never sees}, each sorted."""
+    perm = torch.randperm(n_items, generator=torch.Generator().manual_seed(seed))
+    n_out = int(round(share * n_items))
+    return {"train": perm[n_out:].sort().values, "held_out": perm[:n_out].sort().values}
+
+
+class ItemTask(Task):
+    """Item alignment: one item embedding -> its title; no user split (``train`` / ``held_out`` items)."""
+
+    name, inputs = "item", ("item",)
+    aligned_route = "aligner"  # the aligned route is the item aligner alone
+    readout_reference = False  # the item table itself is the reference
+    eval_defaults = {"max_new_tokens": 24}
+
+    def prompts(self, input):
+        return P.ITEM
+
+    def build(self, enc, ds, split, input, positions="last", seed=0, held_out_items=0.1):
+        ids = held_out_split(ds.n_items, held_out_items, seed).get(split)
+        if ids is None:
+            raise ValueError(f"item cases come from split 'train' or 'held_out', not {split!r}")
+        return item_cases(enc, ids, dataset=ds.name, split=split)
+
+    def eval_splits(self, split):
+        return ["train", "held_out"]  # the items it learned and those it never saw
+
+    def readout_inputs(self, cases):
+        return cases.states["item"]
+
+
+ITEM = register_task(ItemTask())

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import torch
 
-from recinterp.cases import INPUTS, Cases
+from recinterp import probes
+from recinterp import prompts as P
+from recinterp.cases import Cases, Task, get_split, hidden_states, register_task
+
+INPUTS = ("pair", "diff", "two_slots")
 
 
 def _last(h: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
@@ -28,8 +32,8 @@ def _last(h: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
 def residual_features(h_before: torch.Tensor, lens_before: torch.Tensor, h_after: torch.Tensor,
                       lens_after: torch.Tensor, input: str = "pair", positions: str = "last") -> torch.Tensor:
     """(N, L, d) states before/after -> adapter features (N, S, P, d_in)."""
-    if input not in INPUTS["residual"]:
-        raise ValueError(f"unknown residual input {input!r}: choose one of {INPUTS['residual']}")
+    if input not in INPUTS:
+        raise ValueError(f"unknown residual input {input!r}: choose one of {INPUTS}")
     if positions == "last":
         hb, ha = _last(h_before, lens_before)[:, None], _last(h_after, lens_after)[:, None]  # (N, 1, d)
     elif positions == "all":
@@ -47,16 +51,9 @@ def residual_features(h_before: torch.Tensor, lens_before: torch.Tensor, h_after
 def _before_after(enc, seqs: torch.Tensor, lens: torch.Tensor, batch_size: int):
     """Windows (N, L) of ``lens`` >= 2 items -> the window without its last item (``before``: the
     unpadded prefix of n-1 items) and the encoder's states (N, L, d) of ``before`` and of the window."""
-    enc.eval()
-    dev = next(enc.parameters()).device
     before = seqs.clone()
     before[torch.arange(len(seqs)), lens - 1] = enc.pad_id
-
-    def states(ids, ls):
-        return torch.cat([enc.hidden_states(ids[s:s + batch_size].to(dev), ls[s:s + batch_size].to(dev)).float().cpu()
-                          for s in range(0, len(ids), batch_size)])
-
-    return before, states(before, lens - 1), states(seqs, lens)
+    return before, hidden_states(enc, before, lens - 1, batch_size), hidden_states(enc, seqs, lens, batch_size)
 
 
 @torch.no_grad()
@@ -105,3 +102,36 @@ def appended_pairs(enc, split, per_item: int, input: str = "pair", seed: int = 0
     seqs[torch.arange(len(new)), lens - 1] = new  # the appended item in place of the real last one
     _, hb, ha = _before_after(enc, seqs, lens, batch_size)
     return residual_features(hb, lens - 1, ha, lens, input, "last")[:, 0, 0], new
+
+
+class ResidualTask(Task):
+    """Task 2: the item in the window after but not before (its last one)."""
+
+    name, inputs = "residual", INPUTS
+    eval_defaults = {"samplers": ("own", "random"), "n_distractors": 9, "max_new_tokens": 24}
+
+    def prompts(self, input):
+        return P.RESIDUAL_TWO if input == "two_slots" else P.RESIDUAL_ONE
+
+    def build(self, enc, ds, split, input, positions="last", seed=0, held_out_items=0.1):
+        sp, used = get_split(ds, split)
+        return residual_cases(enc, sp, input, positions, dataset=ds.name, split_name=used)
+
+    def readout_inputs(self, cases):
+        return torch.cat([cases.states["h_before"], cases.states["h_after"]], 1)
+
+    def readout_pairs(self, cases):
+        if cases.features.shape[1:3] != (1, 1):
+            raise ValueError(f"the residual readout needs one placeholder of one position (input pair or diff, "
+                             f"positions last); got features {tuple(cases.features.shape)}")
+        return cases.features[:, 0, 0], cases.answers[:, 0]
+
+    def extra_readout_pairs(self, enc, split, per_item, input, seed=0):
+        return appended_pairs(enc, split, per_item, input, seed=seed)
+
+    def encoder_scores(self, item_embeddings, cases, candidates):
+        return probes.residual_encoder_scores(item_embeddings, cases.states["h_before"], cases.states["h_after"],
+                                              candidates)
+
+
+RESIDUAL = register_task(ResidualTask())

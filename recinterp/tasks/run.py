@@ -14,31 +14,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from recinterp import probes
 from recinterp.adapter import build_adapter, init_from, load_adapter
-from recinterp.cases import INPUTS, Cases, cached
+from recinterp.cases import Cases, cached, get_task
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
-from recinterp.tasks.evaluate import EvalConfig, evaluate_item, evaluate_recovery, evaluate_residual
-from recinterp.tasks.item import item_cases
-from recinterp.tasks.recovery import recovery_cases
-from recinterp.tasks.residual import residual_cases
+from recinterp.tasks.evaluate import EvalConfig, evaluate_task
 from recinterp.train_adapter import FINAL, TrainConfig, train_adapter
-
-EVALUATORS = {"item": evaluate_item, "recovery": evaluate_recovery, "residual": evaluate_residual}
-
-
-def get_split(ds, name: str):
-    """A split by name ("train", "val", "test" or an extra such as "test_all"); (split, name used)."""
-    if name in ds.extra:
-        return ds.extra[name], name
-    if name in ("train", "val", "test"):
-        return getattr(ds, name), name
-    if name == "test_all":  # only MovieLens has every position of the test users
-        return ds.test, "test"
-    raise ValueError(f"unknown split {name!r} for {ds.name}: choose train, val, test or one of {sorted(ds.extra)}")
 
 
 def subsample(cases: Cases, n: int | None, seed: int) -> Cases:
@@ -55,24 +40,22 @@ def build_cases(task: str, enc, ds, split: str, input: str | None = None, positi
     Item alignment has no user split: ``split`` is "train" (items the adapter learns) or
     "held_out" (a seeded ``held_out_items`` share of the catalogue it never sees).
     """
-    input = input or INPUTS[task][0]
+    t = get_task(task)
+    input = input or t.inputs[0]
+    return cached(cache_dir, lambda: t.build(enc, ds, split, input, positions, seed, held_out_items))
 
-    def build():
-        if task == "item":
-            perm = torch.randperm(ds.n_items, generator=torch.Generator().manual_seed(seed))
-            n_out = int(round(held_out_items * ds.n_items))
-            ids = {"train": perm[n_out:], "held_out": perm[:n_out]}.get(split)
-            if ids is None:
-                raise ValueError(f"item cases come from split 'train' or 'held_out', not {split!r}")
-            return item_cases(enc, ids.sort().values, dataset=ds.name, split=split)
-        sp, used = get_split(ds, split)
-        if task == "recovery":
-            return recovery_cases(enc, sp, input, dataset=ds.name, split_name=used)
-        if task == "residual":
-            return residual_cases(enc, sp, input, positions, dataset=ds.name, split_name=used)
-        raise ValueError(f"unknown task {task!r}")
 
-    return cached(cache_dir, build)
+def popularity_counts(ds) -> np.ndarray:
+    """(n_items,) training counts (history + next items): the popularity control and sampler of every evaluation."""
+    return Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()
+
+
+def evaluated_cases(task: str, enc, ds, split: str, input: str, positions: str, out_dir: str | os.PathLike,
+                    n_cases: int | None, seed: int = 0) -> Cases:
+    """The cases a run in ``out_dir`` evaluates on ``split``: cached under ``out_dir/cases/<split>``, a seeded
+    subsample of ``n_cases``.  ``run_task`` and ``run_aligned`` return them as ``result["cases"][split]``."""
+    return subsample(build_cases(task, enc, ds, split, input, positions, Path(out_dir) / "cases" / split, seed=seed),
+                     n_cases, seed)
 
 
 def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str | None = None,
@@ -83,7 +66,8 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     """Train (or resume / reuse) the adapter for one task and evaluate it with every control."""
     out = Path(out_dir)
     adapter, eval = dict(adapter or {}), dict(eval or {})
-    input = input or adapter.pop("input", None) or INPUTS[task][0]
+    t = get_task(task)
+    input = input or adapter.pop("input", None) or t.inputs[0]
     adapter.pop("input", None)
     positions = adapter.pop("positions", "last")
     titles = ds.catalogue.norm_titles
@@ -106,17 +90,15 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     if not eval:
         return result
 
-    pop = Popularity.from_split(ds.train, ds.n_items).counts.double().numpy()  # history + next items
+    pop = popularity_counts(ds)
     ro = None
-    if readout is not None and task != "item":
-        ro = probes.fit_readout(tr_cases, ds.n_items, seed=seed, **readout)
+    if readout is not None and t.readout_reference:
+        ro = probes.reference_readout(tr_cases, ds.n_items, seed=seed, **readout)
     ecfg = EvalConfig.from_dict(eval)
     kw = ecfg.evaluate_kwargs()
-    splits = ["train", "held_out"] if task == "item" else [ecfg.split]
-    result["eval"] = {}
-    for sp in splits:
-        cases = build_cases(task, enc, ds, sp, input, positions, out / "cases" / sp, seed=seed)
-        cases = subsample(cases, ecfg.n_cases, seed)
-        result["eval"][sp] = EVALUATORS[task](interp, cases, titles, popularity=pop,
-                                              item_embeddings=enc.item_embeddings.weight, readout=ro, seed=seed, **kw)
+    result["eval"], result["cases"] = {}, {}
+    for sp in t.eval_splits(ecfg.split):
+        cases = result["cases"][sp] = evaluated_cases(task, enc, ds, sp, input, positions, out, ecfg.n_cases, seed)
+        result["eval"][sp] = evaluate_task(interp, cases, titles, popularity=pop,
+                                           item_embeddings=enc.item_embeddings.weight, readout=ro, seed=seed, **kw)
     return result
