@@ -43,6 +43,7 @@ import torch
 
 from recinterp import report as R
 from recinterp.config import resolve, write_json_atomic, write_text_atomic
+from recinterp.metrics import format_ci
 from recinterp.plan import resolve_preset
 from recinterp.tasks.aligned import run_aligned
 from recinterp.tasks.run import run_task
@@ -189,7 +190,7 @@ def run_curve(enc, ds, llm, cfg: dict, out_dir: str | os.PathLike, plan: list[tu
               seg_cpu: float, eval_s: float, stopped: str, setup: str, loss_last) -> dict:
         threads = torch.get_num_threads()
         return {"variant": variant, "setup": setup, "steps_target": target, "steps": steps,
-                "train_seconds": round(seconds, 1), "stage_seconds": round(extra_s, 1),
+                "train_seconds": round(seconds, 3), "stage_seconds": round(extra_s, 3),
                 "seconds": round(seconds + extra_s, 1), "eval_seconds": round(eval_s, 1), "stopped_by": stopped,
                 "loss_last": loss_last, "wall_clock": dt.datetime.now().isoformat(timespec="seconds"),
                 "elapsed_s": round(time.time() - t_start, 1), **machine_note(),
@@ -337,7 +338,7 @@ def curve_table(rows: list[dict]):
     import pandas as pd
 
     def ci(r, k):
-        return R.ci({"mean": r[k], "lo": r[f"{k}_lo"], "hi": r[f"{k}_hi"]})
+        return format_ci({"mean": r[k], "lo": r[f"{k}_lo"], "hi": r[f"{k}_hi"]}, signed=k.startswith("model_minus"))
 
     return pd.DataFrame([{"route": r["variant"], "steps": int(r["steps"]), "seconds": f"{r['seconds']:.0f}", "reading": r["metric"],
                           "n": int(r["n"]), "model [95% CI]": ci(r, "model"),

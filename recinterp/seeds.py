@@ -23,6 +23,7 @@ import torch
 
 from recinterp import report as R
 from recinterp.config import resolve, write_text_atomic
+from recinterp.metrics import format_ci
 from recinterp.curve import cli, machine_note, reading_rows
 from recinterp.plan import resolve_preset
 from recinterp.tasks.aligned import run_aligned
@@ -58,7 +59,7 @@ def seed_table(rows: list[dict]):
         out.append({**dict(zip(["task", "dataset", "encoder", "metric"], key)), "n": int(g["n"].iloc[0]),
                     "seeds": len(g), "mean": g["model"].mean(), "min": g["model"].min(), "max": g["model"].max(),
                     "clears": f"{int(g['clears'].astype(bool).sum())} of {len(g)}",
-                    "per_seed": "; ".join(f"{int(r.seed)}: {R.ci({'mean': r.model, 'lo': r.model_lo, 'hi': r.model_hi})}"
+                    "per_seed": "; ".join(f"{int(r.seed)}: {format_ci({'mean': r.model, 'lo': r.model_lo, 'hi': r.model_hi})}"
                                           f"{' clears' if r.clears else ''}" for r in g.itertuples())})
     return pd.DataFrame(out)
 
