@@ -26,7 +26,7 @@ BOOK_STAMP := $(VENV)/.recinterp-book
 ARCH       ?= smollm2-135m
 BATCH      ?= 16
 
-.PHONY: setup reproduce test unit book bench bench-llm device-check clean-results
+.PHONY: setup reproduce test unit book bench bench-llm device-check curve readouts seeds clean-results
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,22 @@ bench: $(STAMP)
 
 bench-llm: $(STAMP)
 	$(PY) bench/bench_llm.py --arch $(ARCH) --batch $(BATCH) --out $(RESULTS)/bench_$(ARCH).json
+
+# task 2's learning curves of both routes (recinterp.curve), e.g. make curve CURVE_ARGS="--deadline 19:45 --plan linear:0,30,100"
+# needs notebook 02's encoders in $(RESULTS)/checkpoints (make reproduce NOTEBOOKS="01 02")
+CURVE_ARGS ?=
+READOUTS_ARGS ?=
+SEEDS_ARGS ?=
+curve: $(STAMP)
+	$(PY) -m recinterp.curve --preset $(PRESET) --checkpoint-dir $(RESULTS)/checkpoints --out $(RESULTS)/curve $(CURVE_ARGS)
+
+# task 2's aligned route under the fitted readout and the encoder's own scores, every encoder and dataset (recinterp.readouts)
+readouts: $(STAMP)
+	$(PY) -m recinterp.readouts --preset $(PRESET) --checkpoint-dir $(RESULTS)/checkpoints --out $(RESULTS)/readouts $(READOUTS_ARGS)
+
+# the headline readings of tasks 1 and 2 under seeds 0 1 2 (recinterp.seeds; not part of make reproduce)
+seeds: $(STAMP)
+	$(PY) -m recinterp.seeds --preset $(PRESET) --checkpoint-dir $(RESULTS)/checkpoints --out $(RESULTS)/seeds $(SEEDS_ARGS)
 
 # every GPU check in one run (README, "Running on a GPU"); DEVICE_CHECK_ARGS=--dry-run runs it on CPU, tiny sizes
 device-check: $(STAMP)

@@ -3,15 +3,20 @@
 #   (a) bench/bench_llm.py at the embedded SmolLM2-135M shape and at LLaMA-2-7B's (random bf16 weights),
 #       batch 16 (the paper's) and a batch that fills the device;
 #   (b) notebooks 01 -> 06 in the smoke preset on cuda with the real embedded model;
-#   (c) `accelerate launch -m recinterp.tasks` of one short adapter training.
+#   (c) `accelerate launch -m recinterp.tasks` of one short adapter training;
+#   (d) task 2's learning curve (recinterp.curve, issue 20): the paper's route trained on through the
+#       frozen LLM at GPU speed to thousands of steps, evaluated like the cpu preset's headline, beside
+#       the aligned route.  It runs last and gets what the other stages leave of CHECK_LIMIT_S (570 s:
+#       the whole check stays within 10 minutes); `--stages curve` gives it all of it.
 #
 #   bash bench/device_check.sh                    # on a GPU machine (see README, "Running on a GPU")
 #   bash bench/device_check.sh --dry-run          # the same steps on CPU with tiny sizes (minutes)
-#   bash bench/device_check.sh --dry-run --stages bench     # stages: bench, notebooks, train (comma-separated)
+#   bash bench/device_check.sh --dry-run --stages bench     # stages: bench, notebooks, train, curve (comma-separated)
 #
 # Output: one folder, $OUT when set (the lent machine's return folder), else results/device_check:
-#   summary.json (per stage: status, seconds), log.txt, bench_<arch>.json, results.tar.gz (notebook
-#   outputs and the accelerate run, without weights). At most 8 files, so all of them come back.
+#   summary.json (per stage: status, seconds), log.txt, bench_<arch>.json, curve.csv + curve.png,
+#   results.tar.gz (notebook outputs, the accelerate run and the curve's runs, without weights).
+#   At most 8 files, so all of them come back.
 # Prepared by bench/device_prep.sh (here): .whl/ (wheels the GPU image lacks) and .device/part1|part2
 # (the GGUF in two parts, SHA-256 checked on arrival; the data with part 1).
 set -uo pipefail
@@ -19,17 +24,18 @@ cd "$(dirname "$0")/.."
 . bench/device_lib.sh
 
 DRY=0
-STAGES=bench,notebooks,train
+STAGES=bench,notebooks,train,curve
+CHECK_LIMIT_S=${CHECK_LIMIT_S:-570}  # the whole check, set-up included (the curve stage takes what is left)
 while [ $# -gt 0 ]; do
     case $1 in
         --dry-run) DRY=1 ;;
         --stages) STAGES=$2; shift ;;
-        *) echo "unknown option $1 (use --dry-run, --stages bench,notebooks,train)" >&2; exit 2 ;;
+        *) echo "unknown option $1 (use --dry-run, --stages bench,notebooks,train,curve)" >&2; exit 2 ;;
     esac
     shift
 done
 for s in ${STAGES//,/ }; do
-    case $s in bench|notebooks|train) ;; *) echo "unknown stage $s (choose from bench, notebooks, train)" >&2; exit 2 ;; esac
+    case $s in bench|notebooks|train|curve) ;; *) echo "unknown stage $s (choose from bench, notebooks, train, curve)" >&2; exit 2 ;; esac
 done
 OUT_DIR=${OUT:-results/device_check}
 WORK=${DEVICE_CHECK_WORK:-$( [ -n "${OUT:-}" ] && echo /tmp/recinterp_device_check || echo "$OUT_DIR/work" )}
@@ -88,7 +94,7 @@ else
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
 # papermill's kernel "python3": this interpreter, with the same PYTHONPATH
-if has_stage notebooks || has_stage train; then
+if has_stage notebooks || has_stage train || has_stage curve; then
     "$PY" -m ipykernel install --prefix /tmp/recinterp_jupyter --name python3 >> "$LOG" 2>&1 \
         && export JUPYTER_PATH=/tmp/recinterp_jupyter/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}
 fi
@@ -120,12 +126,18 @@ if [ $DRY = 1 ]; then
     # arch:time limit (s):batch sizes
     DEV=cpu; BENCH=("tiny:120:2 3"); BENCH_ARGS=(--repeats 1 --single-samples 1 --new-tokens 2 --candidates 3 --align-items 50)
     NB_PARAMS=(--param device=cpu); TRAIN_STEPS=2; LIMITS=(1800 300)
+    # the curve at tiny sizes: the smoke preset, the random tiny LLM, a few steps per variant
+    # (one torch thread: on a shared CPU two threads fought, an encoder epoch took 800 s instead of 20)
+    CURVE=(--preset smoke --llm tiny --plan linear:0,2 conv_pool:0,1 --threads 1); CHECK_LIMIT_S=${DRY_CHECK_LIMIT_S:-3600}
 else
     [ "$DEVICE_NAME" != cpu ] || { log "no GPU visible: use --dry-run on a CPU machine"; exit 1; }
     # batch 16 (the paper's) and one that fills an H200 by recinterp.memory's estimate (7B: 105 GB at 256;
     # a batch that does not fit is reported as out of memory, the others still run)
     DEV=cuda; BENCH=("smollm2-135m:100:16 1024" "llama2-7b:150:16 256"); BENCH_ARGS=(--repeats 3 --single-samples 2)
     NB_PARAMS=(--param device=cuda); TRAIN_STEPS=20; LIMITS=(270 60)
+    # the cpu preset's curve (SmolLM2, 60 cases, its controls) with GPU-sized steps; the linear variant first
+    CURVE=(--preset cpu --plan linear:0,100,300,1000 conv_pool:0,300,1000 linear:3000 conv_pool:3000 linear:10000
+           --threads 0)
 fi
 
 # -- (a) the benchmark at both shapes ----------------------------------------------------------------
@@ -149,6 +161,21 @@ if has_stage train; then
         --mixed_precision no --dynamo_backend no -m recinterp.tasks residual --dataset movielens --encoder sasrec \
         --preset smoke --device $DEV --checkpoint-dir "$WORK/results/checkpoints" --out "$WORK/accelerate_run" \
         --steps $TRAIN_STEPS
+fi
+
+# -- (d) task 2's learning curve, with what is left of the check's limit ------------------------------
+if has_stage curve; then
+    left=$(( CHECK_LIMIT_S - ($(date +%s) - T_START) - 10 ))  # 10 s to pack
+    if [ $left -lt 60 ]; then
+        STATUS[curve]="skipped: ${left}s left of ${CHECK_LIMIT_S}s"; SECONDS_USED[curve]=0
+        log "   curve: ${STATUS[curve]}"; write_summary
+    else
+        # the curve stops itself (--budget-min) a minute before the stage's limit, so its CSV is whole
+        stage curve "$left" "$PY" -m recinterp.curve "${CURVE[@]}" --device $DEV --train-encoder \
+            --checkpoint-dir "$WORK/curve/checkpoints" --out "$WORK/curve" \
+            --budget-min "$(awk "BEGIN {print ($left - 60) / 60}")"
+        cp "$WORK/curve/curve.csv" "$WORK/curve/curve.png" "$OUT_DIR/" 2>> "$LOG" || true
+    fi
 fi
 
 # -- pack: everything but weights, in one archive beside the summary ------------------------------------

@@ -45,7 +45,7 @@ class TrainConfig:
     batch_size: int = 16  # cases per micro-batch (per process)
     grad_accum: int = 1  # micro-batches per optimiser step
     epochs: float = 1.0
-    max_steps: int | None = None  # optimiser steps; overrides epochs when set
+    max_steps: int | None = None  # optimiser steps; overrides epochs when set (0: none, the initial adapter is saved)
     warmup_steps: int = 50
     warmup_start: float = 0.2  # lr starts at this fraction of lr and rises linearly
     decay: str = "none"  # after warm-up: "none" (constant) or "cosine" (to min_lr_ratio x lr)
@@ -170,7 +170,10 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
 
     n_local = math.ceil(len(cases) / acc.num_processes)
     micro_per_epoch = math.ceil(n_local / cfg.batch_size)
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * micro_per_epoch / cfg.grad_accum))
+    if cfg.max_steps is not None and cfg.max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0 (or None: epochs), got {cfg.max_steps}")
+    # max_steps=0 is a run of no steps (a learning curve's first point), not "unset"
+    total = cfg.max_steps if cfg.max_steps is not None else max(1, math.ceil(cfg.epochs * micro_per_epoch / cfg.grad_accum))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg, total))
 
     out = Path(out_dir) if out_dir is not None else None

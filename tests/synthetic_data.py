@@ -87,3 +87,28 @@ def make_log_folder(folder: Path, n_items: int = 40, n_users: int = 60, seed: in
                           "genres": ["Rock|Pop" if i % 2 else "Jazz" for i in range(n_items)]})
     items.to_csv(folder / "items.csv", index=False)
     return folder
+
+
+TINY_ITEMS = 20
+TINY_TITLES = [f"{chr(65 + i)}{chr(122 - i)} film" for i in range(TINY_ITEMS)]  # distinct first bytes: the byte tokenizer's k tokens differ
+
+
+def tiny_world():
+    """A tiny SASRec (d=8), a 12-window dataset whose train, val and test are one split (windows of 1..10
+    items), and the tiny random LLM: the aligned route's and the learning curve's tests."""
+    import torch
+
+    from recinterp.data.types import Catalogue, RecDataset, Split
+    from recinterp.llm import tiny_llm
+    from recinterp.models import build_encoder
+
+    torch.manual_seed(0)
+    enc = build_encoder("sasrec", TINY_ITEMS, d=8).eval()
+    g = torch.Generator().manual_seed(1)
+    lens = torch.tensor([10, 3, 1, 2, 10, 10, 5, 4, 10, 6, 7, 8])
+    seqs = torch.full((len(lens), 10), TINY_ITEMS)
+    for i in range(len(lens)):
+        seqs[i, : lens[i]] = torch.randperm(TINY_ITEMS, generator=g)[: lens[i]]
+    split = Split(seqs, lens, torch.zeros(len(lens), dtype=torch.long))
+    ds = RecDataset("movielens", TINY_ITEMS, split, split, split, Catalogue(TINY_TITLES, TINY_TITLES))
+    return enc, ds, tiny_llm()

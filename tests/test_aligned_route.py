@@ -2,30 +2,17 @@
 import pytest
 import torch
 
-from recinterp.data.types import Catalogue, RecDataset, Split
-from recinterp.llm import SLOT_TOKEN, tiny_llm
-from recinterp.models import build_encoder
 from recinterp.adapter import load_adapter
 from recinterp.tasks.aligned import fit_readout, run_aligned
 from recinterp.tasks.run import build_cases, subsample
+from synthetic_data import TINY_ITEMS, TINY_TITLES, tiny_world
 
-N_ITEMS = 20
-TITLES = [f"{chr(65 + i)}{chr(122 - i)} film" for i in range(N_ITEMS)]  # distinct first bytes: the byte tokenizer's k tokens differ
+N_ITEMS, TITLES = TINY_ITEMS, TINY_TITLES
 
 
 @pytest.fixture(scope="module")
 def world():
-    torch.manual_seed(0)
-    enc = build_encoder("sasrec", N_ITEMS, d=8).eval()
-    g = torch.Generator().manual_seed(1)
-    n = 12
-    seqs = torch.full((n, 10), N_ITEMS)
-    lens = torch.tensor([10, 3, 1, 2, 10, 10, 5, 4, 10, 6, 7, 8])
-    for i in range(n):
-        seqs[i, : lens[i]] = torch.randperm(N_ITEMS, generator=g)[: lens[i]]
-    split = Split(seqs, lens, torch.zeros(n, dtype=torch.long))
-    ds = RecDataset("movielens", N_ITEMS, split, split, split, Catalogue(TITLES, TITLES))
-    return enc, ds, tiny_llm()
+    return tiny_world()
 
 
 EVAL = {"n_cases": 4, "n_distractors": 3, "max_new_tokens": 3, "batch_size": 4}

@@ -18,6 +18,12 @@ def bash(script: str, cwd=REPO, env=None, check=False) -> subprocess.CompletedPr
                           text=True, check=check)
 
 
+def dry_run_env(tmp_path, **extra) -> dict:
+    """The environment of a CPU dry run: output and work folders under tmp_path, this interpreter, no GPU."""
+    return {"OUT": str(tmp_path / "out"), "DEVICE_CHECK_WORK": str(tmp_path / "work"), "PY": sys.executable,
+            "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": "", **extra}
+
+
 @pytest.mark.parametrize("path", SCRIPTS)
 def test_shell_syntax(path):
     r = subprocess.run(["bash", "-n", str(REPO / path)], capture_output=True, text=True)
@@ -61,8 +67,7 @@ def test_device_check_refuses_an_unknown_stage(tmp_path):
 
 
 def test_device_check_dry_run_of_the_benchmark(tmp_path):
-    env = {"OUT": str(tmp_path / "out"), "DEVICE_CHECK_WORK": str(tmp_path / "work"), "PY": sys.executable,
-           "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}
+    env = dry_run_env(tmp_path)
     r = bash("bash bench/device_check.sh --dry-run --stages bench", env=env)
     out = tmp_path / "out"
     assert r.returncode == 0, (r.stdout[-2000:], (out / "log.txt").read_text()[-3000:] if (out / "log.txt").exists() else "")
@@ -71,3 +76,27 @@ def test_device_check_dry_run_of_the_benchmark(tmp_path):
     bench = json.loads((out / "bench_tiny.json").read_text())
     assert [run["batch"] for run in bench["runs"]] == [2, 3] and bench["device"] == "cpu"
     assert {p.name for p in out.iterdir()} <= {"summary.json", "log.txt", "bench_tiny.json", "results.tar.gz"}
+
+
+def test_device_check_dry_run_of_the_curve(tmp_path, llara_dir):
+    """Stage (d): task 2's learning curve at tiny sizes (smoke preset, tiny LLM), its encoder trained on the
+    spot, the CSV and figure copied beside the summary."""
+    env = dry_run_env(tmp_path)
+    r = bash("bash bench/device_check.sh --dry-run --stages curve", env=env)
+    out = tmp_path / "out"
+    assert r.returncode == 0, (r.stdout[-2000:], (out / "log.txt").read_text()[-3000:] if (out / "log.txt").exists() else "")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["results"]["curve"]["status"] == "ok"
+    import pandas as pd
+
+    df = pd.read_csv(out / "curve.csv")
+    assert set(df.variant) == {"aligned", "linear", "conv_pool"} and sorted(set(df.steps_target)) == [0, 1, 2]
+    assert (out / "curve.png").stat().st_size > 0
+    assert {p.name for p in out.iterdir()} <= {"summary.json", "log.txt", "curve.csv", "curve.png", "results.tar.gz"}
+
+
+def test_device_check_skips_the_curve_when_no_time_is_left(tmp_path):
+    env = dry_run_env(tmp_path, DRY_CHECK_LIMIT_S="30")
+    r = bash("bash bench/device_check.sh --dry-run --stages curve", env=env)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert r.returncode == 1 and summary["results"]["curve"]["status"].startswith("skipped")

@@ -19,6 +19,7 @@ LAYERS = [
     ("tasks",),
     ("plan", "instantiation", "judges", "openai_judge", "trained"),
     ("report", "grid", "figures", "reproduce", "book"),
+    ("curve", "readouts", "seeds"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 
