@@ -110,13 +110,6 @@ class Interpreter(nn.Module):
             raise ValueError("batch has no target tokens")
         return F.cross_entropy(logits, labels)
 
-    @torch.no_grad()
-    def target_logprobs(self, batch: Batch, reduce: str = "sum", control: str | None = None) -> torch.Tensor:
-        """(B,) log-probability of each row's target tokens: summed, or averaged per token."""
-        logits, labels, rows = self._target_logits(batch, control)
-        lp = logits.log_softmax(-1).gather(1, labels[:, None]).squeeze(1)
-        return _reduce_rows(lp, rows, len(batch), reduce)
-
     # -- likelihood ranking ----------------------------------------------------------------
     @torch.no_grad()
     def score_candidates(self, examples: list[Example], candidates: list[list[str]], reduce: str = "sum",

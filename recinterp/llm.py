@@ -61,10 +61,6 @@ class FrozenLLM:
         return int(self.model.get_input_embeddings().weight.shape[1])
 
     @property
-    def vocab_rows(self) -> int:
-        return int(self.model.get_input_embeddings().weight.shape[0])
-
-    @property
     def eos_token_id(self) -> int:
         return int(self.tokenizer.eos_token_id)
 

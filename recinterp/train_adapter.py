@@ -254,19 +254,3 @@ def train_adapter(interp, cases: Cases, titles: list[str], cfg: TrainConfig | No
             "seconds_this_run": elapsed, "seconds_total": seconds_before + elapsed,
             "samples_per_s": seen / max(elapsed, 1e-9), "epochs": micro / micro_per_epoch,
             "config": asdict(cfg), "n_cases": len(cases), "processes": acc.num_processes}
-
-
-@torch.no_grad()
-def eval_loss(interp, cases: Cases, titles: list[str], batch_size: int = 32, phase: str = "eval",
-              target_order: str = "keep", control: str | None = None, seed: int = 0) -> float:
-    """Mean target-token cross-entropy on ``cases`` (held-out phrasing by default)."""
-    interp.eval()
-    total, count = 0.0, 0
-    for s in range(0, len(cases), batch_size):
-        ex = make_examples(cases, range(s, min(s + batch_size, len(cases))), titles, interp.llm, interp.n_tokens,
-                           phase=phase, seed=seed, target_order=target_order, layout=interp.layout)
-        batch = interp.collator(ex)
-        n = batch.n_target_tokens()
-        total += float(interp(batch, control=control)) * n
-        count += n
-    return total / max(count, 1)

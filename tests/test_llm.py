@@ -34,7 +34,7 @@ def test_slot_token_is_one_token_outside_the_embedding_table():
     assert ids[:3] == [m.slot_token_id] * 3
     assert m.slot_token_id not in ids[3:]
     # the LLM's table is not resized: an unspliced slot id would fail loudly
-    assert m.slot_token_id >= m.vocab_rows
+    assert m.slot_token_id >= m.model.get_input_embeddings().weight.shape[0]  # a row added for it
     with pytest.raises(IndexError):
         m.model.get_input_embeddings()(torch.tensor([m.slot_token_id]))
 

@@ -8,10 +8,20 @@ from recinterp.interpreter import Interpreter
 from recinterp.llm import tiny_llm
 from recinterp.models import build_encoder
 from recinterp.tasks import residual_cases
-from recinterp.train_adapter import TrainConfig, eval_loss, lr_factor, train_adapter
+from recinterp.train_adapter import TrainConfig, lr_factor, train_adapter
 
 N_ITEMS = 25
 TITLES = [f"Film {i}" for i in range(N_ITEMS)]
+
+
+@torch.no_grad()
+def eval_loss(interp, cases, titles, phase="train"):
+    """Mean target-token cross-entropy over ``cases``, in one batch."""
+    from recinterp.cases import make_examples
+
+    interp.eval()
+    ex = make_examples(cases, range(len(cases)), titles, interp.llm, interp.n_tokens, phase=phase, layout=interp.layout)
+    return float(interp(interp.collator(ex)))
 
 
 @pytest.fixture(scope="module")
