@@ -32,6 +32,8 @@ import torch
 from recinterp.adapter import CONFIG_NAME, Adapter, load_adapter
 from recinterp.cases import Cases, make_examples
 from recinterp.config import read_json
+from recinterp.data.titles import normalize_title
+from recinterp.data.types import Split
 from recinterp.interpreter import Interpreter
 from recinterp.novelty import CatalogueMatcher
 from recinterp.tasks import get_task
@@ -98,7 +100,7 @@ class TrainedInterpreter:
             if isinstance(h, str):
                 i = self._by_title.get(h.casefold())
                 if i is None:
-                    i = self._by_title.get(_normalised(h).casefold())
+                    i = self._by_title.get(normalize_title(h).casefold())
                 if i is None:
                     near = [self.titles[j] for j, _ in self.matcher.nearest(h, k=3)]
                     raise ValueError(f"unknown title {h!r} in {self.dataset}: not in its catalogue of "
@@ -122,12 +124,12 @@ class TrainedInterpreter:
             self._matcher = CatalogueMatcher(self.titles)
         return self._matcher
 
-    def _window(self, ids: list[int]) -> "_Split":
-        """One right-padded window as a split (what the tasks' case builders read)."""
+    def _window(self, ids: list[int]) -> Split:
+        """One right-padded window as a split (what the tasks' case builders read; no next item)."""
         L = self.encoder.max_len
         seqs = torch.full((1, L), self.encoder.pad_id, dtype=torch.long)
         seqs[0, : len(ids)] = torch.tensor(ids)
-        return _Split(seqs, torch.tensor([len(ids)]))
+        return Split(seqs, torch.tensor([len(ids)]), torch.tensor([self.encoder.pad_id]))
 
     def _ask(self, cases: Cases, truth_ids: list[int], control: str | None = None) -> Reading:
         ex = make_examples(cases, [0], self.titles, self.llm, self.adapter.cfg.n_tokens, phase="eval",
@@ -190,22 +192,6 @@ class TrainedInterpreter:
         """The encoder's embedding (d,) of one item (a title or an id): what ``name_item`` reads."""
         (i,) = self.item_ids([item])
         return self.encoder.item_embeddings.weight[i].detach().float().cpu()
-
-
-class _Split:
-    """The smallest split a case builder reads: padded windows and their lengths."""
-
-    def __init__(self, seqs: torch.Tensor, lens: torch.Tensor):
-        self.seqs, self.lens = seqs, lens
-
-    def __len__(self) -> int:
-        return len(self.seqs)
-
-
-def _normalised(title: str) -> str:
-    from recinterp.data.titles import normalize_title
-
-    return normalize_title(title)
 
 
 def _find_checkpoints(folder: Path, dataset: str, encoder: str) -> Path | None:
