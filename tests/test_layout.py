@@ -19,7 +19,7 @@ LAYERS = [
     ("tasks",),
     ("plan", "instantiation", "judges", "openai_judge", "trained"),
     ("report", "grid", "figures", "reproduce", "book"),
-    ("curve", "readouts", "seeds"),
+    ("curve", "readouts", "seeds", "lesson"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 
