@@ -228,9 +228,17 @@ def plot_instantiation(nov, judged):
 
 
 def plot_training_curves(curves, hue: str = "route", style: str = "encoder"):
-    """Target-token loss per optimiser step (10-step running mean), one panel per dataset."""
+    """Target-token loss per optimiser step (10-step running mean), one panel per dataset.  With no run trained
+    through the LLM (a token-space-only preset) the figure says so instead of failing."""
     import seaborn as sns
 
+    if not len(curves):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 1.2))
+        ax.text(0.5, 0.5, "no run was trained through the LLM in this preset: no training curve", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
     g = sns.relplot(data=curves, x="step", y="smoothed", hue=hue, style=style, col="dataset", kind="line",
                     height=3.4, aspect=1.5, facet_kws={"sharey": False, "sharex": False})
     g.set_axis_labels("optimiser step", "target-token loss (10-step mean)")

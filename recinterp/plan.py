@@ -106,3 +106,28 @@ def encoder_role(route_role: str, encoder: str, encoders: list[str]) -> str:
     """The headline is the first encoder (the one notebooks 03 and 05 use); the other encoders on the headline
     route are the encoder comparison, reported beside it with their own controls."""
     return "comparison" if route_role == "main" and encoder != encoders[0] else route_role
+
+
+def describe(section: str, cfg: dict, datasets: str = "", llm: str = "") -> str:
+    """What a task notebook's preset section sets, in lines a reader can check against the paper: datasets,
+    encoders, LLM, both routes' budgets, the evaluation (cases, answer length, probe and its chance level)."""
+    ev, tr = cfg["eval"], cfg["train"]
+    lines = [f"datasets={datasets or cfg['datasets']}  encoders={cfg['encoders']}  llm={llm or cfg['llm']}",
+             f"headline route: {cfg.get('headline_route', 'end_to_end')}; token-space route: "
+             f"{'on' if (cfg.get('aligned') or {}).get('enabled') else 'off'}"]
+    if cfg.get("end_to_end", True) is False:
+        lines.append("end-to-end route: off in this preset (the token-space route alone)")
+    elif section == "recovery":
+        a = cfg["adapters"]
+        lines.append(f"end-to-end adapter {adapter_name(a[0])} ({tr['max_steps']} steps, target limit "
+                     f"{tr['max_target_tokens']} tokens); variants {[adapter_name(x) for x in a[1:]]} on "
+                     f"{cfg.get('variant_datasets', 'every dataset')}")
+    else:
+        abl = cfg["ablation"]
+        lines.append(f"end-to-end route for {cfg.get('end_to_end_encoders') or cfg['encoders']} ({tr['max_steps']} steps, "
+                     f"{cfg['adapter']['kind']} adapter, {cfg['adapter']['n_tokens']} soft tokens); ablation on "
+                     f"{(abl['dataset'], abl['encoder'])}: {[variant_name(v) for v in abl['variants']] or 'none'}")
+    lines.append(f"evaluation: {ev['n_cases']} windows of {ev['split']}, greedy answers of at most {ev['max_new_tokens']} "
+                 f"tokens, probe with {ev['n_distractors']} distractors per true title ({', '.join(ev['samplers'])}: "
+                 f"chance Hit@1 = 1/{ev['n_distractors'] + 1})")
+    return "\n".join(lines)

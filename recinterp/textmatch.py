@@ -141,11 +141,20 @@ def found_by_position(texts: list[str], answers, titles: list[str]) -> list[dict
 
 
 def examples_markdown(heading: str, generation: dict, answers, titles: list[str], n_show: int,
-                      context=None) -> str:
-    """The best-answered cases first: the true titles (found ones in bold), the answer, the shuffled
-    control's answer, and (residual) the history before."""
-    lines = [f"### {heading}"]
-    for i in np.argsort(-np.asarray(generation["model"]["per_case"]), kind="stable")[:n_show]:
+                      context=None, pick: str = "best", seed: int = 0) -> str:
+    """``n_show`` cases: the true titles (found ones in bold), the answer, the shuffled control's answer, and
+    (residual) the history before.  ``pick``: "best" (the best-answered first) or "random" (a seeded sample,
+    what a typical case looks like); the heading says which, and the mean count over all cases."""
+    per = np.asarray(generation["model"]["per_case"])
+    if pick == "best":
+        order, how = np.argsort(-per, kind="stable")[:n_show], "the best-answered"
+    elif pick == "random":
+        order = np.random.default_rng(seed).permutation(len(per))[:n_show]
+        how = f"a random sample (seed {seed})"
+    else:
+        raise ValueError(f"unknown pick {pick!r}: choose 'best' or 'random'")
+    lines = [f"### {heading}: {how} {len(order)} of {len(per)} cases (mean count over all: {per.mean():.2f})"]
+    for i in order:
         truth = [titles[j] for j in answers[i].tolist() if j >= 0]
         text = generation["model"]["texts"][i]
         hits = found_titles(text, truth)

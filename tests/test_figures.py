@@ -53,3 +53,12 @@ def test_recovery_and_residual_tables(tmp_path):
     for fig in (F.plot_recovery_hist(h), F.plot_probe(p), F.plot_residual_generation(r),
                 F.plot_training_curves(T.curve_rows(runs))):
         assert F.save_figure(fig, "x", tmp_path, "smoke")
+
+
+def test_training_curves_of_a_token_space_only_run_say_there_are_none():
+    import pandas as pd
+
+    from recinterp.figures import plot_training_curves
+
+    fig = plot_training_curves(pd.DataFrame())
+    assert "no run was trained through the LLM" in fig.axes[0].texts[0].get_text()

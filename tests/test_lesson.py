@@ -25,3 +25,152 @@ def test_summary_records_its_points_and_refuses_to_be_empty():
     assert m["summary"] == {"notebook": "data", "points": ["MovieLens has 10 items."]}
     with pytest.raises(ValueError, match="no points"):
         Summary("recovery").record({})
+
+
+# -- the worked case, on the tiny world of test_grid ------------------------------------------
+from test_grid import grid as tiny_grid, world  # noqa: E402,F401  (world: the module fixture)
+
+
+def test_worked_case_reads_one_case_through_both_routes_as_the_evaluation_did(world, tmp_path):
+    from recinterp.grid import blocks
+    from recinterp.lesson.worked import worked_case
+
+    g = tiny_grid("recovery", world, tmp_path)
+    runs = g.recovery()
+    case = worked_case(g, runs, seed=3)
+    assert [r.route for r in case.routes] == ["aligned", "linear10"]  # main first, then the contrast
+    titles = world[0]["movielens"].catalogue.norm_titles
+    for view in case.routes:
+        run = next(r for r in runs if r.key[2] == view.route)
+        i = case.index
+        # the answer is the evaluation's own text for this case, and the counts agree with it
+        assert view.answer == run.eval["generation"]["model"]["texts"][i]
+        assert view.count == run.eval["generation"]["model"]["per_case"][i]
+        assert view.shuffled == run.eval["generation"]["shuffled"]["texts"][i] and view.shuffled_from != i
+        # one marker per slot position, as many as soft tokens and nearest tokens
+        assert view.prompt.count("⟨") == view.n_soft == len(view.nearest)
+        assert "<|rec_slot|>" not in view.prompt
+    assert case.window == [titles[a] for a in runs[0].cases.answers[case.index].tolist() if a >= 0] == case.truth
+    aligned = case.routes[0]
+    assert aligned.readout_picks is not None and len(aligned.readout_picks) == case.features_shape[1]
+    assert case.routes[1].readout_picks is None
+    d = case.record({})["worked_case"]
+    assert d["routes"]["aligned"]["prompt_slots"] == aligned.n_soft and d["case"] == case.index
+    md = case.markdown()
+    assert md.count("#### Route") == 2 and "⟨1⟩" in md
+    assert blocks(runs)  # the runs are untouched report blocks
+
+
+def test_worked_case_refuses_a_dataset_without_runs(world, tmp_path):
+    from recinterp.lesson.worked import worked_case
+
+    g = tiny_grid("recovery", world, tmp_path)
+    with pytest.raises(ValueError, match="no evaluated run of steam/sasrec"):
+        worked_case(g, [], dataset="steam")
+
+
+def test_marked_prompt_numbers_every_slot():
+    from recinterp.lesson.worked import marked_prompt
+
+    assert marked_prompt("a <|rec_slot|><|rec_slot|> b\n1. <|rec_slot|>") == "a ⟨1⟩⟨2⟩ b\n1. ⟨3⟩"
+    assert marked_prompt("no slots") == "no slots"
+
+
+# -- how-to-read paragraphs, on blocks made by hand ---------------------------------------------
+def _s(mean, lo, hi, n=None):
+    return {"mean": mean, "lo": lo, "hi": hi, **({"n": n} if n is not None else {})}
+
+
+def _block(route="aligned", role="main", model=0.3, diff_lo=0.1, encoder="sasrec"):
+    """A residual run block: hit 0.3 vs shuffled 0.05 and zero 0.0; probe Hit@1 with 10 candidates."""
+    return {"task": "residual", "dataset": "movielens", "encoder": encoder, "route": route, "role": role,
+            "train": None if route == "aligned" else {"steps": 15, "seconds": 40.0},
+            "extra": {"fit": {"seconds_total": 4.2}, "adapter_side": {"readout_top1": 0.4, "n": 60, "per": "case"}}
+            if route == "aligned" else {},
+            "generation": {"n": 60, "metric": "hit",
+                           "conditions": {"model": {"mean": _s(model, model - 0.1, model + 0.1, 60)},
+                                          "shuffled": {"mean": _s(0.05, 0.0, 0.1, 60)},
+                                          "zero": {"mean": _s(0.0, 0.0, 0.0, 60)}},
+                           "diff_vs": {"shuffled": _s(model - 0.05, diff_lo, 0.4), "zero": _s(model, diff_lo, 0.4)}},
+            "samplers": ["own"],
+            "probe": {"own": {"n": 60, "n_candidates": 10,
+                              "conditions": {"model": {"Hit@1": _s(0.5, 0.4, 0.6, 60)},
+                                             "shuffled": {"Hit@1": _s(0.1, 0.05, 0.15, 60)},
+                                             "zero": {"Hit@1": _s(0.1, 0.05, 0.15, 60)},
+                                             "encoder": {"Hit@1": _s(0.6, 0.5, 0.7, 60)}},
+                              "diff_vs": {"shuffled": {"Hit@1": _s(0.4, 0.3, 0.5)}, "zero": {"Hit@1": _s(0.4, 0.3, 0.5)}}}}}
+
+
+def test_generation_reading_quotes_the_block_and_counts_what_clears():
+    from recinterp.lesson import read
+
+    txt = read.generation([_block(), _block(route="pair_item", role="contrast", model=0.05, diff_lo=-0.1)])
+    assert "0.300 [0.200, 0.400] share of windows whose true title is named (n = 60)" in txt
+    assert "fitted in 4 s with no pass through the LLM" in txt and "trained through the LLM for 15 steps (40 s)" in txt
+    assert "1 of 2 runs clear both soft-token controls: `movielens/sasrec/aligned`." in txt
+    assert "not clear of the shuffled control" in txt  # the contrast's interval covers 0
+
+
+def test_probe_reading_states_chance_from_the_candidates():
+    from recinterp.lesson import read
+
+    txt = read.probe([_block()])
+    assert "10 per answer: chance is 1/10 = 0.100" in txt and "the `encoder` reference 0.600 [0.500, 0.700]" in txt
+
+
+def test_summary_counts_the_headline_readings_that_clear():
+    from recinterp.lesson import read
+
+    s = read.summary_residual([_block(), _block(route="pair_item", role="contrast", model=0.05, diff_lo=-0.1),
+                               _block(encoder="caser", role="comparison", model=0.02, diff_lo=-0.05)])
+    assert "2 of 2 headline readings clear both soft-token controls" in s.markdown()  # generation + probe of main
+    assert any(p.startswith("Encoder comparison, movielens, Caser") and "does not clear" in p for p in s.points)
+    assert any(p.startswith("The other route on movielens, `pair_item`") for p in s.points)
+
+
+def test_curve_reading_finds_the_first_point_that_clears_or_says_how_far_it_went():
+    from recinterp.lesson import read
+
+    row = dict(metric="generation hit", n=60, shuffled=0.0, zero=0.0)
+    rows = [{**row, "variant": "linear", "steps": 30, "seconds": 100.0, "model": 0.0, "clears": False},
+            {**row, "variant": "linear", "steps": 300, "seconds": 1000.0, "model": 0.02, "clears": False},
+            {**row, "variant": "aligned", "steps": 0, "seconds": 12.0, "model": 0.28, "clears": True}]
+    txt = read.curve(rows)
+    assert "**linear**, generation hit: does not clear its controls within 300 steps (1000 s trained through" in txt
+    assert "**aligned**, generation hit: clears both controls at 0 steps, 12 s fitted" in txt
+    assert read.curve([]).startswith("_No learning curve")
+
+
+def test_variant_choice_says_when_no_ablation_ran():
+    from recinterp.lesson import read
+
+    best = {"name": "pair_item", "input": "pair", "init": "item"}
+    assert read.variant_choice(best, []).startswith("No ablation ran in this preset")
+    assert read.variant_choice(best, [_block()], "noise").startswith("Best of 1 variants")
+
+
+def test_examples_markdown_says_how_the_cases_were_picked():
+    import numpy as np
+    import torch
+
+    from recinterp.textmatch import examples_markdown
+
+    gen = {"model": {"per_case": np.array([0.0, 2.0, 1.0]), "texts": ["x", "Heat; Fargo", "Heat"]}}
+    answers = torch.tensor([[0, 1], [0, 1], [0, 1]])
+    best = examples_markdown("ml", gen, answers, ["Heat", "Fargo"], 1)
+    assert best.startswith("### ml: the best-answered 1 of 3 cases (mean count over all: 1.00)")
+    assert "**Heat**; **Fargo**" in best
+    rnd = examples_markdown("ml", gen, answers, ["Heat", "Fargo"], 3, pick="random", seed=0)
+    assert "a random sample (seed 0) 3 of 3" in rnd and rnd.count("- truth") == 3
+    with pytest.raises(ValueError, match="unknown pick"):
+        examples_markdown("ml", gen, answers, ["Heat", "Fargo"], 1, pick="worst")
+
+
+def test_describe_prints_the_presets_settings_and_chance():
+    from recinterp.plan import describe, resolve_preset
+
+    cfg = resolve_preset("smoke", "residual")
+    txt = describe("residual", cfg)
+    ev = cfg["eval"]
+    assert f"chance Hit@1 = 1/{ev['n_distractors'] + 1}" in txt and f"{ev['n_cases']} windows of {ev['split']}" in txt
+    assert "recovery" not in describe("recovery", resolve_preset("smoke", "recovery")).split("\n")[0]

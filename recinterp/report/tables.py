@@ -148,3 +148,13 @@ def headline_table(runs: list[RunBlock], roles=("main",)):
         row["clears shuffled and zero"] = h["clears"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def before_after_table(change: dict):
+    """``report.before_after`` per dataset -> one row per dataset and reading: n, before, after, after − before [CI]."""
+    import pandas as pd
+
+    return pd.DataFrame([{"reading": f"{d}: {reading}", "n": v["n"], "aligned": v["before"], "trained on": v["after"],
+                          "after − before [95% CI]": format_ci(v["after_minus_before"])}
+                         for d, readings in change.items() for reading, v in readings.items()]).set_index("reading") \
+        if change else pd.DataFrame()
