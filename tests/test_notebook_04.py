@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from conftest import run_notebook
+from conftest import check_lesson, run_notebook
 from recinterp.plan import resolve_preset, route_roles, variant_name
 
 pytestmark = pytest.mark.notebook
@@ -35,6 +35,10 @@ def test_notebook_04_smoke(smoke_results):
     ensure_recommenders(smoke_results)
     m = run_notebook("04_sequence_residual", smoke_results)
     cfg = resolve_preset("smoke", "residual")
+    check_lesson(smoke_results, "04_sequence_residual", m, worked_case=True)
+    w = m["worked_case"]  # one window through both routes; the truth is the one item added last
+    assert set(w["routes"]) == {"aligned", m["best_variant"]["name"]}
+    assert len(w["truth"]) == 1 and len(w["window"]) >= 2 and w["window"][-1] == w["truth"][0]
     assert m["preset"] == "smoke" and m["task"] == "residual"
     assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}
     variants = {variant_name(v) for v in cfg["ablation"]["variants"]}
