@@ -168,8 +168,15 @@ class Grid:
         """Task 1 over the whole grid: every end-to-end adapter, then the aligned route."""
         return self.recovery_end_to_end() + self.recovery_aligned()
 
+    @property
+    def end_to_end_on(self) -> bool:
+        """Does the preset train the paper's route at all (``"end_to_end": false``: the token-space route alone)?"""
+        return self.cfg.get("end_to_end", True) is not False
+
     def recovery_end_to_end(self) -> list[Run]:
         """The main adapter on every dataset and encoder, the variants on the preset's ``variant_datasets``."""
+        if not self.end_to_end_on:
+            return []
         main, variants = self.cfg["adapters"][0], self.cfg["adapters"][1:]
         on = self.cfg.get("variant_datasets", self.names)
         runs = []
@@ -207,7 +214,7 @@ class Grid:
     def item_stage(self) -> list[Run]:
         """The item stage on the ablation's dataset and encoder, evaluated, when a variant starts from it."""
         st, abl = self.cfg["item_stage"], self.cfg["ablation"]
-        if st["enabled"] and any(v.get("init") == "item" for v in abl["variants"]) and abl["dataset"] in self.names:
+        if self.end_to_end_on and st["enabled"] and any(v.get("init") == "item" for v in abl["variants"]) and abl["dataset"] in self.names:
             self.item_adapter(abl["dataset"], abl["encoder"], evaluate=bool(st.get("eval")))
         return list(self.item_runs)
 
@@ -215,7 +222,7 @@ class Grid:
         """Every input / start variant on the ablation's dataset and encoder, with the ablation's budget."""
         abl = self.cfg["ablation"]
         d, e = abl["dataset"], abl["encoder"]
-        if d not in self.names:
+        if d not in self.names or not self.end_to_end_on:
             return []
         runs = []
         for v in abl["variants"]:
@@ -242,6 +249,8 @@ class Grid:
     def residual(self, variant: dict) -> list[Run]:
         """The chosen variant end to end on every dataset and end-to-end encoder (the preset's budget)."""
         st, runs = self.cfg["item_stage"], []
+        if not self.end_to_end_on:
+            return runs
         for d in self.names:
             for e in self.cfg.get("end_to_end_encoders") or self.encoder_names:
                 s = self.settings(d, e)
@@ -268,6 +277,15 @@ class Grid:
                                             "residual_aligned"))
                 self.save(folder / "aligner", d, e, "aligner")
         return items, runs
+
+    def saved_residual(self, variant: dict, runs: list[R.RunBlock]) -> dict:
+        """Per dataset: which end-to-end variant is saved as ``residual`` and how to rebuild its features (notebook 05
+        reads ``input``, ``n_tokens``, ``positions`` to call ``recinterp.tasks.residual.residual_features``)."""
+        a = self.cfg["adapter"]
+        return {d: {"variant": variant["name"], "input": variant["input"], "init": variant.get("init"),
+                    "n_tokens": a["n_tokens"], "kind": a["kind"], "positions": a.get("positions", "last"), "name": "residual",
+                    "paths": {b["encoder"]: b["saved_to"] for b in R.select(runs, dataset=d, route=variant["name"])}}
+                for d in self.names}
 
     def finetune(self, aligned: list[Run]) -> tuple[list[Run], dict]:
         """The aligned adapter trained on with the paper's loss (the section's ``aligned.finetune``), on the first

@@ -78,3 +78,15 @@ def test_residual_grid_item_stage_ablation_best_variant_both_routes_and_finetune
     assert len(g.item_runs) == 2
     m = g.metrics(blocks(g.item_runs, items, ablation, e2e, aligned, tuned))
     assert len(R.select(m["runs"], role="main")) == 1
+
+
+def test_a_preset_without_the_end_to_end_route_runs_the_token_space_route_alone(world, tmp_path):
+    """The classroom preset's switch ``"end_to_end": false``: no LLM training anywhere, the aligned route intact."""
+    g = grid("recovery", world, tmp_path)
+    g.cfg["end_to_end"] = False
+    assert [r.key[2] for r in g.recovery()] == ["aligned"]
+    g = grid("residual", world, tmp_path)
+    g.cfg["end_to_end"] = False
+    assert g.item_stage() == [] and g.ablation() == [] and g.residual(g.best_variant([])[0]) == []
+    items, runs = g.residual_aligned()
+    assert [r.key[2] for r in runs] == ["aligned"] * len(g.encoder_names) and items

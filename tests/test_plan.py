@@ -90,7 +90,7 @@ def test_every_shipped_preset_resolves_for_every_run(name):
         FitConfig(**resolve_preset(name, "recommenders", dataset=d)["train"])
 
 
-@pytest.mark.parametrize("name", ["smoke", "cpu", "gpu"])
+@pytest.mark.parametrize("name", ["smoke", "classroom", "cpu", "gpu"])
 def test_the_focus_run_can_resume_the_ablations_best_variant(name, tmp_path):
     """Notebook 04 continues the ablation's best variant on the focus pair with the focus settings:
     the two may differ only in what a resume allows (steps, checkpointing), or the run is refused."""

@@ -144,7 +144,7 @@ def test_run_task_item_then_residual_from_the_item_adapter(world, tmp_path):
     assert all(torch.equal(v, back.state_dict()[k]) for k, v in saved.state_dict().items())
 
 
-@pytest.mark.parametrize("preset", ["smoke", "cpu", "gpu"])
+@pytest.mark.parametrize("preset", ["smoke", "classroom", "cpu", "gpu"])
 def test_preset_sections_fit_the_library(preset):
     import inspect
 
