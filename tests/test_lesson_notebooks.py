@@ -97,3 +97,82 @@ def test_summary_of_notebook_01_states_each_dataset():
     for bad in ({}, {"datasets": {}}, [1]):
         with pytest.raises(ValueError, match="notebook 01"):
             L01.summary(bad)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# notebook 02
+# ---------------------------------------------------------------------------------------------------------
+from recinterp.lesson import recommenders as L02  # noqa: E402
+
+
+def block(hr, lo, hi, n=100):
+    return {"HR@10": hr, "HR@20": hr, "NDCG@10": hr / 2, "NDCG@20": hr / 2, "n": n}, \
+        {"HR@10": {"mean": hr, "lo": lo, "hi": hi, "n": n}, "NDCG@10": {"mean": hr / 2, "lo": lo / 2, "hi": hi / 2, "n": n}}
+
+
+def m02():
+    pop, pop_ci = block(0.1, 0.05, 0.15)
+    sas, sas_ci = block(0.3, 0.2, 0.4)
+    gru, gru_ci = block(0.12, 0.06, 0.18)
+    dr, dr_ci = block(0.02, 0.0, 0.05)
+    vs = lambda d, lo, hi: {"test": {"diff": d, "lo": lo, "hi": hi, "above": lo > 0}}  # noqa: E731
+    return {"preset": "x", "reload_bitwise": {"ml/sasrec": True, "ml/dreamrec": False},
+            "datasets": {"ml": {"n_items": 100, "n_test": 100, "models": {
+                "popularity": {"test": pop, "test_ci": pop_ci},
+                "sasrec": {"test": sas, "test_ci": sas_ci, "vs_popularity_HR@10": vs(0.2, 0.1, 0.3),
+                           "epochs": 5, "best_epoch": 5},
+                "gru4rec": {"test": gru, "test_ci": gru_ci, "vs_popularity_HR@10": vs(0.02, -0.03, 0.07),
+                            "epochs": 5, "best_epoch": 3},
+                "dreamrec": {"test": dr, "test_ci": dr_ci, "vs_popularity_HR@10": vs(-0.08, -0.12, -0.04),
+                             "w_best": {"test": {"metric": "NDCG@10", "best": 0, "default": 2.0, "best_mean": 0.02,
+                                                 "default_mean": 0.01, "n": 100,
+                                                 "diff": {"mean": 0.01, "lo": 0.004, "hi": 0.016}}}}}}}}
+
+
+def test_verdicts_read_the_paired_interval():
+    assert L02.verdicts(m02()["datasets"]) == {("ml", "sasrec", "test"): True, ("ml", "gru4rec", "test"): None,
+                                               ("ml", "dreamrec", "test"): False}
+    assert L02.diff_ci({"diff": 0.2, "lo": 0.1, "hi": 0.3, "above": True}) == {"mean": 0.2, "lo": 0.1, "hi": 0.3}
+    with pytest.raises(ValueError, match="'diff'"):
+        L02.diff_ci({"mean": 0.2})
+    with pytest.raises(ValueError, match="notebook 02"):
+        L02.verdicts({"ml": {"n_items": 3}})
+
+
+def test_readings_of_notebook_02_quote_this_runs_values():
+    d = m02()["datasets"]
+    text = L02.read_popularity(d)
+    assert "HR@10 0.100 [0.050, 0.150]" in text and "1.0 times chance (0.1000)" in text
+    text = L02.read_results(d)
+    assert "clearly above: sasrec" in text and "not clearly above: gru4rec" in text and "clearly below: dreamrec" in text
+    text = L02.read_curves(d)
+    assert "ml/sasrec (best epoch 5 of 5)" in text.split("Best before")[0] and "ml/gru4rec (best epoch 3 of 5)" in text
+    assert "w = 0 gives NDCG@10 0.0200 against 0.0100 at the default w = 2" in L02.read_w_grid(d)
+    assert "better than the default" in L02.read_w_grid(d)
+    assert "1 of 2 checkpoints" in L02.read_reload({"a": True, "b": False}) and "Not these: b" in \
+        L02.read_reload({"a": True, "b": False})
+    rows = [{"dataset": "ml", "train rows": 1500, "val rows": 94, "val (expanded)": 938}]
+    assert "ml trains on 1,500 rows and early-stops on 938 validation targets (from 94" in L02.read_data(rows)
+    with pytest.raises(ValueError, match="one row per dataset"):
+        L02.read_data([])
+    assert "R² 0.25 on 10 held-out items" in L02.read_bridges({"ml: a -> b": {"r2_heldout": 0.25, "n_heldout": 10}})
+    q = {"sasrec/test": {"HR@10_diff": d["ml"]["models"]["sasrec"]["vs_popularity_HR@10"]["test"],
+                         "NDCG@10_diff": {"diff": 0.1, "lo": 0.05, "hi": 0.15}},
+         "gru4rec/test": {"HR@10_diff": d["ml"]["models"]["gru4rec"]["vs_popularity_HR@10"]["test"],
+                          "NDCG@10_diff": {"diff": 0.1, "lo": 0.05, "hi": 0.15}}}
+    assert "1 of 2 encoder/split pairs" in L02.read_quality_bar(q)
+    assert "not among" in L02.read_quality_bar({})
+    with pytest.raises(ValueError, match="no popularity entry"):
+        L02.read_popularity({"ml": {"models": {"sasrec": {}}}})
+
+
+def test_summary_of_notebook_02_is_honest_about_popularity_and_the_guidance_weight():
+    s = L02.summary(m02())
+    assert s.notebook == "recommenders" and len(s.points) == 4
+    enc, dr, w, reload = s.points
+    assert "SASRec clearly above (+0.200 [+0.100, +0.300])" in enc and "GRU4Rec not clearly above" in enc
+    assert "DreamRec clearly below (-0.080 [-0.120, -0.040])" in dr and "(100 rows)" in dr
+    assert "w = 0" in w and "+0.0100 [+0.0040, +0.0160]" in w
+    assert reload.startswith("1 of 2 checkpoints")
+    with pytest.raises(ValueError, match="notebook 02"):
+        L02.summary({"preset": "x"})
