@@ -53,6 +53,23 @@ def save_figure(fig, name: str, figures_dir: str | os.PathLike, preset: str) -> 
     return paths
 
 
+class FigureSet:
+    """The figures a notebook saves: each written as ``name.png`` + ``name.pdf`` under ``figures_dir``
+    (stamped when the preset is ``smoke``) and shown inline; ``saved`` maps each name to its files."""
+
+    def __init__(self, figures_dir: str | os.PathLike, preset: str):
+        self.figures_dir, self.preset, self.saved = Path(figures_dir), preset, {}
+
+    def save(self, fig, name: str) -> list[str]:
+        import matplotlib.pyplot as plt
+
+        if name in self.saved:
+            raise ValueError(f"a figure named {name!r} was saved already: give each figure its own name")
+        self.saved[name] = [str(p) for p in save_figure(fig, name, self.figures_dir, self.preset)]
+        plt.show()
+        return self.saved[name]
+
+
 # ---------------------------------------------------------------------------------------
 # Tables (long DataFrames) from each notebook's metrics, then one plot function per figure
 # ---------------------------------------------------------------------------------------

@@ -53,3 +53,14 @@ def test_recovery_and_residual_tables(tmp_path):
     for fig in (F.plot_recovery_hist(h), F.plot_probe(p), F.plot_residual_generation(r),
                 F.plot_training_curves(T.curve_rows(runs))):
         assert F.save_figure(fig, "x", tmp_path, "smoke")
+
+
+def test_figure_set_saves_each_figure_once_and_remembers_its_files(tmp_path):
+    import matplotlib.pyplot as plt
+    import pytest
+
+    figs = F.FigureSet(tmp_path / "figs", "cpu")
+    paths = figs.save(plt.figure(), "one")
+    assert [p.split("/")[-1] for p in paths] == ["one.png", "one.pdf"] and figs.saved == {"one": paths}
+    with pytest.raises(ValueError, match="saved already"):
+        figs.save(plt.figure(), "one")

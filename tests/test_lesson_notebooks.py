@@ -176,3 +176,77 @@ def test_summary_of_notebook_02_is_honest_about_popularity_and_the_guidance_weig
     assert reload.startswith("1 of 2 checkpoints")
     with pytest.raises(ValueError, match="notebook 02"):
         L02.summary({"preset": "x"})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# notebook 06
+# ---------------------------------------------------------------------------------------------------------
+from recinterp.lesson import figures as L06  # noqa: E402
+
+
+def S(mean, lo, hi, n=10):
+    return {"mean": mean, "lo": lo, "hi": hi, "n": n}
+
+
+def run(task, dataset, gen_diff, probe_diff, role="main", encoder="sasrec"):
+    """A run block of report's layout with one generation reading and one probe reading (5 candidates)."""
+    conds = {"model": {"mean": S(0.5, 0.4, 0.6)}, "shuffled": {"mean": S(0.2, 0.1, 0.3)}, "zero": {"mean": S(0.1, 0, 0.2)}}
+    return {"task": task, "dataset": dataset, "encoder": encoder, "route": "aligned", "role": role, "extra": {},
+            "generation": {"n": 10, "metric": "found", "conditions": conds,
+                           "diff_vs": {"shuffled": gen_diff, "zero": gen_diff}},
+            "samplers": ["random"],
+            "probe": {"random": {"n": 10, "n_candidates": 5,
+                                 "conditions": {"model": {"Hit@1": S(0.4, 0.3, 0.5)}, "shuffled": {"Hit@1": S(0.2, 0.1, 0.3)}},
+                                 "diff_vs": {"shuffled": {"Hit@1": probe_diff}, "zero": {"Hit@1": probe_diff}}}}}
+
+
+def test_recommender_verdicts_and_their_reading():
+    v = L06.recommender_verdicts(m02())
+    assert v == {"readings": 3, "clearly_above": ["ml/sasrec/test"], "clearly_below": ["ml/dreamrec/test"]}
+    assert "1 of 3 model/split readings are clearly above popularity (ml/sasrec/test)" in L06.read_recommenders(m02())
+    with pytest.raises(ValueError, match="notebook 02"):
+        L06.recommender_verdicts({})
+
+
+def test_read_task_counts_the_readings_that_clear_both_controls():
+    up, flat = {"mean": 0.3, "lo": 0.1, "hi": 0.5}, {"mean": 0.0, "lo": -0.1, "hi": 0.1}
+    runs = [run("recovery", "ml", up, up), run("recovery", "st", up, flat), run("residual", "ml", flat, flat),
+            run("recovery", "ml", flat, flat, role="comparison", encoder="caser")]
+    text = L06.read_task(runs, "recovery")
+    assert "3 of 4 headline readings clear both" in text and "among 5 candidates" in text
+    assert text.count("\n- ") == 4 and "above the shuffled control by +0.300 [+0.100, +0.500]" in text
+    assert "0 of 2" in L06.read_task(runs, "residual")
+    assert "No headline run" in L06.read_task(runs, "instantiation")
+
+
+def test_residual_encoder_order_and_instantiation_reading():
+    rg = pd.DataFrame([{"dataset": "ml", "encoder": e, "condition": c, "mean": m, "lo": m - 0.1, "hi": m + 0.1, "n": 10}
+                       for e, m in (("sasrec", 0.5), ("gru4rec", 0.2), ("caser", 0.3)) for c in ("model", "zero")])
+    assert "ml: GRU4Rec 0.200 [0.100, 0.300] ≤ Caser 0.300 [0.200, 0.400] ≤ SASRec 0.500" in L06.read_residual_encoders(rg)
+    assert "No residual run" in L06.read_residual_encoders(rg.iloc[:0])
+    nov = pd.DataFrame([{"dataset": "ml", "source": "dreamrec", "measure": "not in catalogue", "mean": 0.25, "lo": 0.1,
+                         "hi": 0.4, "n": 20},
+                        {"dataset": "ml", "source": "sasrec", "measure": "true title named", "mean": 0.5, "lo": 0.3,
+                         "hi": 0.7, "n": 20}])
+    judged = pd.DataFrame([{"dataset": "ml", "pair": "a_vs_b", "outcome": "A", "share": 0.5, "n": 4, "first_shown": 0.75}])
+    text = L06.read_instantiation(nov, judged)
+    assert "ml dreamrec 0.250 [0.100, 0.400] (n = 20)" in text and "ml sasrec 0.500 [0.300, 0.700]" in text
+    assert "(0.75 on average" in text
+    assert "No instantiation run" in L06.read_instantiation(nov.iloc[:0], judged)
+
+
+def test_summary_of_notebook_06_states_every_headline_reading():
+    up, flat = {"mean": 0.3, "lo": 0.1, "hi": 0.5}, {"mean": 0.0, "lo": -0.1, "hi": 0.1}
+    from recinterp import report
+
+    m = {"figures": {"a": [], "b": []}, "inputs": ["recommenders", "recovery"],
+         "headline": report.headline([run("recovery", "ml", up, flat)]),
+         "recommenders_vs_popularity": L06.recommender_verdicts(m02())}
+    s = L06.summary(m)
+    assert s.notebook == "figures" and len(s.points) == 3
+    assert s.points[0].startswith("2 figures drawn from the metrics of recommenders, recovery")
+    assert "1 of 3 model/split readings" in s.points[1]
+    assert "1 of 2 headline readings clear their controls" in s.points[2]
+    assert "vs shuffled +0.300 [+0.100, +0.500], above 0" in s.points[2] and "covers 0" in s.points[2]
+    with pytest.raises(ValueError, match="notebook 06"):
+        L06.summary({"headline": []})
