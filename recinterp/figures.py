@@ -53,6 +53,23 @@ def save_figure(fig, name: str, figures_dir: str | os.PathLike, preset: str) -> 
     return paths
 
 
+class FigureSet:
+    """The figures a notebook saves: each written as ``name.png`` + ``name.pdf`` under ``figures_dir``
+    (stamped when the preset is ``smoke``) and shown inline; ``saved`` maps each name to its files."""
+
+    def __init__(self, figures_dir: str | os.PathLike, preset: str):
+        self.figures_dir, self.preset, self.saved = Path(figures_dir), preset, {}
+
+    def save(self, fig, name: str) -> list[str]:
+        import matplotlib.pyplot as plt
+
+        if name in self.saved:
+            raise ValueError(f"a figure named {name!r} was saved already: give each figure its own name")
+        self.saved[name] = [str(p) for p in save_figure(fig, name, self.figures_dir, self.preset)]
+        plt.show()
+        return self.saved[name]
+
+
 # ---------------------------------------------------------------------------------------
 # Tables (long DataFrames) from each notebook's metrics, then one plot function per figure
 # ---------------------------------------------------------------------------------------
@@ -242,6 +259,46 @@ def plot_training_curves(curves, hue: str = "route", style: str = "encoder"):
     g = sns.relplot(data=curves, x="step", y="smoothed", hue=hue, style=style, col="dataset", kind="line",
                     height=3.4, aspect=1.5, facet_kws={"sharey": False, "sharex": False})
     g.set_axis_labels("optimiser step", "target-token loss (10-step mean)")
+    return g.figure
+
+
+def plot_recommender_curves(hist):
+    """Notebook 02's learning curves: train loss (cross-entropy for the encoders, MSE for DreamRec) and
+    validation NDCG@10 per epoch; one column per dataset.  ``hist``: a (dataset, model, epoch, loss,
+    val_NDCG@10) table, as ``Benchmark.histories``."""
+    import numpy as np
+    import pandas as pd
+    import seaborn as sns
+
+    hist = pd.DataFrame(hist)
+    if not len(hist):
+        raise ValueError("plot_recommender_curves got no epochs: train a model first (Benchmark.histories)")
+    is_dr = hist["model"].str.startswith("dreamrec")
+    ce, mse = "train loss (encoders, cross-entropy)", "train loss (DreamRec, MSE)"
+    loss_rows = hist.assign(panel=np.where(is_dr, mse, ce), value=hist["loss"])
+    val_rows = hist.assign(panel="validation NDCG@10", value=hist["val_NDCG@10"])
+    long = pd.concat([loss_rows, val_rows])[["dataset", "model", "epoch", "panel", "value"]]
+    g = sns.relplot(data=long, x="epoch", y="value", hue="model", col="dataset", row="panel", kind="line", marker="o",
+                    row_order=[ce, mse, "validation NDCG@10"], facet_kws={"sharey": False, "sharex": False},
+                    height=2.8, aspect=1.5)
+    g.set_titles("{row_name} | {col_name}")
+    g.figure.suptitle("Learning curves (the kept weights are those of the best validation epoch)", y=1.02)
+    return g.figure
+
+
+def plot_guidance_grid(grid, popularity: dict):
+    """DreamRec's NDCG@10 against the guidance weight w, one line per (model, split), one panel per dataset,
+    with popularity on the same rows in grey.  ``grid``: a (dataset, model, w, split, NDCG@10) table;
+    ``popularity``: {dataset: {split: popularity's NDCG@10}}."""
+    import seaborn as sns
+
+    g = sns.relplot(data=grid, x="w", y="NDCG@10", hue="model", style="split", col="dataset", kind="line",
+                    marker="o", facet_kws={"sharey": False}, height=3.2, aspect=1.3)
+    for dname, ax in g.axes_dict.items():  # popularity on the same rows, for scale
+        lines = [ax.axhline(v, color="grey", ls=ls, lw=1, label=f"popularity ({s})")
+                 for (s, v), ls in zip(popularity.get(dname, {}).items(), (":", "-.", "--"))]
+        ax.legend(handles=lines, fontsize=7, loc="lower right")
+    g.figure.suptitle("DreamRec: guidance weight w vs NDCG@10 (grey: popularity)", y=1.04)
     return g.figure
 
 

@@ -62,3 +62,14 @@ def test_training_curves_of_a_token_space_only_run_say_there_are_none():
 
     fig = plot_training_curves(pd.DataFrame())
     assert "no run was trained through the LLM" in fig.axes[0].texts[0].get_text()
+
+
+def test_figure_set_saves_each_figure_once_and_remembers_its_files(tmp_path):
+    import matplotlib.pyplot as plt
+    import pytest
+
+    figs = F.FigureSet(tmp_path / "figs", "cpu")
+    paths = figs.save(plt.figure(), "one")
+    assert [p.split("/")[-1] for p in paths] == ["one.png", "one.pdf"] and figs.saved == {"one": paths}
+    with pytest.raises(ValueError, match="saved already"):
+        figs.save(plt.figure(), "one")

@@ -1,6 +1,7 @@
 import pytest
 
 from conftest import run_notebook
+from notebook_lesson import check_summary_and_exercises
 
 pytestmark = pytest.mark.notebook
 
@@ -19,3 +20,5 @@ def test_notebook_01_real_data(smoke_results):
     assert st["rows"]["test"] == 1194 - st["dropped_empty_history"]["test"]
     assert st["meta_matched_items"] > 3000
     assert 0 < ml["top10pct_item_share"] < 1
+    # it teaches: a Summary of this run's numbers (in metrics.json) and Exercises (issue 18)
+    check_summary_and_exercises(smoke_results, "01_data_prep", m, notebook="data")

@@ -4,6 +4,7 @@ import math
 import pytest
 
 from conftest import run_notebook
+from notebook_lesson import check_summary_and_exercises
 from recinterp.config import load_preset
 
 pytestmark = pytest.mark.notebook
@@ -40,6 +41,11 @@ def test_notebook_02_smoke(smoke_results):
                 for per_split in entry["w_grid"].values():
                     for s in splits:
                         _check_block(per_split[s])
+                for s in splits:  # the best guidance weight beside the default, paired on the same rows
+                    b = entry["w_best"][s]
+                    assert b["default"] == cfg["dreamrec"]["model"]["w"] and b["n"] == d[f"n_{s}"]
+                    assert b["best_mean"] >= b["default_mean"]
+                    assert b["best_mean"] == entry["w_grid"][str(b["best"])][s][b["metric"]]
         assert d["n_train"] <= cfg["max_train_rows"]
     assert m["datasets"]["movielens"]["n_test"] == 95 and m["datasets"]["movielens"]["n_test_all"] > 5000
     assert m["datasets"]["steam"]["n_test"] > 1000
@@ -53,3 +59,6 @@ def test_notebook_02_smoke(smoke_results):
             model = load_checkpoint(smoke_results / "checkpoints", dname, name)
             assert model.n_items == n_items and not model.training
             assert model.checkpoint_info["metrics"]["test"]["n"] == m["datasets"][dname]["n_test"]
+
+    # it teaches: a Summary of this run's numbers (in metrics.json) and Exercises (issue 18)
+    check_summary_and_exercises(smoke_results, "02_recommenders", m, notebook="recommenders")

@@ -45,13 +45,13 @@ def build_encoder(name: str, n_items: int, **cfg) -> SeqEncoder:
     return cls(cfg_cls(n_items=n_items, **cfg))
 
 
-from .checkpoint import load_checkpoint, save_checkpoint  # noqa: E402  (needs ENCODERS)
+from .checkpoint import load_checkpoint, reloads_bitwise, save_checkpoint  # noqa: E402  (needs ENCODERS)
 
 __all__ = [
     "ENCODERS", "register_encoder", "build_encoder", "encoder_label", "SeqEncoder", "EncoderConfig",
     "SASRec", "SASRecConfig", "GRU4Rec", "GRU4RecConfig", "Caser", "CaserConfig",
     "DreamRec", "DreamRecConfig", "fit_embedding_bridge", "apply_bridge", "bridge_r2",
-    "save_checkpoint", "load_checkpoint",
+    "save_checkpoint", "load_checkpoint", "reloads_bitwise",
 ]
 
 

@@ -99,3 +99,23 @@ def load_checkpoint(root, dataset: str, name: str, device: str | torch.device = 
     model.to(device).eval()
     model.checkpoint_info = info
     return model
+
+
+@torch.no_grad()
+def reloads_bitwise(model: torch.nn.Module, root, dataset: str, name: str, split, seed: int = 0,
+                    n_rows: int = 256) -> bool:
+    """Does the checkpoint saved for ``model`` load back bit for bit?  Every tensor of the state dict equal,
+    and equal outputs on the first ``n_rows`` histories of ``split`` (a ``Split``): hidden states for an
+    encoder, seeded samples of the ideal item for DreamRec."""
+    dev = next(model.parameters()).device
+    back = load_checkpoint(root, dataset, name, device=dev)
+    a, b = model.state_dict(), back.state_dict()
+    same = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ids, lens = split.seqs[:n_rows].to(dev), split.lens[:n_rows].to(dev)
+    model.eval()
+    if hasattr(model, "sample_ideal"):
+        out_a = model.sample_ideal(ids, lens, generator=torch.Generator().manual_seed(seed))
+        out_b = back.sample_ideal(ids, lens, generator=torch.Generator().manual_seed(seed))
+    else:
+        out_a, out_b = model.hidden_states(ids, lens), back.hidden_states(ids, lens)
+    return bool(same and torch.equal(out_a, out_b))

@@ -1,0 +1,37 @@
+"""What every notebook test checks of a notebook that teaches (issue 18): its Summary and its Exercises.
+
+Read from what the run wrote: the Summary's points in metrics.json, the tagged cells of the executed
+notebook (papermill's copy beside metrics.json).  Never the prose's wording.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+
+def tagged(nb: dict, tag: str) -> list[dict]:
+    return [c for c in nb["cells"] if tag in c.get("metadata", {}).get("tags", [])]
+
+
+def numbered_items(markdown: str) -> list[str]:
+    """The top-level numbered items ('1. ...') of a Markdown text."""
+    return re.findall(r"^\d+\.\s+(.*)$", markdown, flags=re.M)
+
+
+def check_summary_and_exercises(results: Path, name: str, metrics: dict, notebook: str | None = None) -> None:
+    """metrics.json holds a Summary of at least two points, and the executed notebook has exactly one cell
+    tagged ``summary`` (a code cell: its points are generated) and one tagged ``exercises`` with 3-5 items."""
+    s = metrics.get("summary")
+    assert isinstance(s, dict) and len(s.get("points", [])) >= 2, s
+    if notebook is not None:
+        assert s["notebook"] == notebook
+    assert all(isinstance(p, str) and p.strip() for p in s["points"])
+    nb = json.loads((results / name / f"{name}.ipynb").read_text())
+    summary, exercises = tagged(nb, "summary"), tagged(nb, "exercises")
+    assert len(summary) == 1 and summary[0]["cell_type"] == "code", [c["id"] for c in summary]
+    assert len(exercises) == 1 and exercises[0]["cell_type"] == "markdown", [c["id"] for c in exercises]
+    items = numbered_items("".join(exercises[0]["source"]))
+    assert 3 <= len(items) <= 5, items
+    # the summary cell ran and displayed something (an error would have stopped papermill before)
+    assert summary[0].get("outputs"), "the summary cell shows nothing"
