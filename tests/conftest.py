@@ -55,29 +55,3 @@ def run_notebook(name: str, results: Path, **params) -> dict:
     _run(nb, "smoke", results, force=True, log=lambda *a: None, extra_params=params)
     return json.loads((results / name / "metrics.json").read_text())
 
-
-def check_lesson(results: Path, name: str, metrics: dict, worked_case: bool = False) -> None:
-    """What issue 18 asks of every executed notebook, read from what the run wrote: a Summary recorded in
-    metrics.json and shown by the one cell tagged ``summary``, one ``exercises`` cell with 3-5 numbered
-    exercises; and for a task notebook the worked case, recorded and rendered."""
-    import re
-
-    nb = json.loads((results / name / f"{name}.ipynb").read_text())
-    tagged = {t: [c for c in nb["cells"] if t in c.get("metadata", {}).get("tags", [])]
-              for t in ("summary", "exercises", "worked-case")}
-    s = metrics["summary"]
-    assert len(s["points"]) >= 2 and all(p.strip() for p in s["points"]), s
-    (cell,) = tagged["summary"]
-    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in cell["outputs"])
-    assert all(p in shown for p in s["points"]), "the summary cell shows the recorded points"
-    (ex,) = tagged["exercises"]
-    items = re.findall(r"^\d+\. ", "".join(ex["source"]), flags=re.M)
-    assert 3 <= len(items) <= 5, items
-    if worked_case:
-        w = metrics["worked_case"]
-        assert w["window"] and w["truth"] and 0 <= w["case"] < w["n"]
-        assert len(w["routes"]) >= 1
-        for r in w["routes"].values():
-            assert r["prompt_slots"] == r["n_soft_tokens"] > 0 and 0 <= r["found"] <= len(w["truth"])
-        (cell,) = tagged["worked-case"]
-        assert any("text/markdown" in o.get("data", {}) for o in cell["outputs"]), "the worked case is rendered"

@@ -33,5 +33,19 @@ def check_summary_and_exercises(results: Path, name: str, metrics: dict, noteboo
     assert len(exercises) == 1 and exercises[0]["cell_type"] == "markdown", [c["id"] for c in exercises]
     items = numbered_items("".join(exercises[0]["source"]))
     assert 3 <= len(items) <= 5, items
-    # the summary cell ran and displayed something (an error would have stopped papermill before)
-    assert summary[0].get("outputs"), "the summary cell shows nothing"
+    # the summary cell ran and displayed the recorded points (an error would have stopped papermill before)
+    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in summary[0].get("outputs", []))
+    assert all(p in shown for p in s["points"]), "the summary cell does not show the recorded points"
+
+
+def check_worked_case(results: Path, name: str, metrics: dict) -> None:
+    """A task notebook's worked case (tasks 1-2): recorded in metrics.json (one window, each route's prompt with as
+    many marked positions as soft tokens) and rendered by the one cell tagged ``worked-case``."""
+    w = metrics["worked_case"]
+    assert w["window"] and w["truth"] and 0 <= w["case"] < w["n"]
+    assert len(w["routes"]) >= 1
+    for r in w["routes"].values():
+        assert r["prompt_slots"] == r["n_soft_tokens"] > 0 and 0 <= r["found"] <= len(w["truth"])
+    nb = json.loads((results / name / f"{name}.ipynb").read_text())
+    (cell,) = tagged(nb, "worked-case")
+    assert any("text/markdown" in o.get("data", {}) for o in cell["outputs"]), "the worked case is not rendered"

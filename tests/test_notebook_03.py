@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from conftest import check_lesson, run_notebook
+from conftest import run_notebook
+from notebook_lesson import check_summary_and_exercises, check_worked_case
 from recinterp.plan import adapter_name, resolve_preset, route_roles
 
 pytestmark = pytest.mark.notebook
@@ -44,7 +45,8 @@ def test_notebook_03_smoke(smoke_results):
     ensure_recommenders(smoke_results)
     m = run_notebook("03_sequence_recovery", smoke_results)
     cfg = resolve_preset("smoke", "recovery")
-    check_lesson(smoke_results, "03_sequence_recovery", m, worked_case=True)
+    check_summary_and_exercises(smoke_results, "03_sequence_recovery", m, notebook="recovery")
+    check_worked_case(smoke_results, "03_sequence_recovery", m)
     assert set(m["worked_case"]["routes"]) == {"aligned", "linear10"}  # both routes, on the same window
     assert m["preset"] == "smoke" and m["task"] == "recovery" and m["llm"]["hidden_size"] > 0
     assert set(m["datasets"]) == set(cfg["datasets"]) == {"movielens", "steam"}

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from conftest import check_lesson, run_notebook
+from conftest import run_notebook
+from notebook_lesson import check_summary_and_exercises, check_worked_case
 from recinterp.plan import resolve_preset, route_roles, variant_name
 
 pytestmark = pytest.mark.notebook
@@ -35,7 +36,8 @@ def test_notebook_04_smoke(smoke_results):
     ensure_recommenders(smoke_results)
     m = run_notebook("04_sequence_residual", smoke_results)
     cfg = resolve_preset("smoke", "residual")
-    check_lesson(smoke_results, "04_sequence_residual", m, worked_case=True)
+    check_summary_and_exercises(smoke_results, "04_sequence_residual", m, notebook="residual")
+    check_worked_case(smoke_results, "04_sequence_residual", m)
     w = m["worked_case"]  # one window through both routes; the truth is the one item added last
     assert set(w["routes"]) == {"aligned", m["best_variant"]["name"]}
     assert len(w["truth"]) == 1 and len(w["window"]) >= 2 and w["window"][-1] == w["truth"][0]

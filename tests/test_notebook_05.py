@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from conftest import check_lesson, run_notebook
+from conftest import run_notebook
+from notebook_lesson import check_summary_and_exercises
 from recinterp.config import load_preset
 
 pytestmark = pytest.mark.notebook
@@ -15,7 +16,7 @@ def test_notebook_05_instantiation(smoke_results):
     if not (ckpt / "adapters" / "movielens" / "sasrec" / "residual").exists():
         run_notebook("04_sequence_residual", smoke_results)
     m = run_notebook("05_ideal_item_instantiation", smoke_results)
-    check_lesson(smoke_results, "05_ideal_item_instantiation", m)
+    check_summary_and_exercises(smoke_results, "05_ideal_item_instantiation", m, notebook="instantiation")
     w = m["worked_case"]  # one history: DreamRec's x0 named on every route, the real items beside it
     assert w["dataset"] in m["datasets"] and 0 <= w["case"] < w["n"] == m["datasets"][w["dataset"]]["n_cases"]
     assert w["history"] and w["true_next"] and len(w["nearest_items"]) == 3
