@@ -27,6 +27,7 @@ from recinterp.cases import Cases, make_examples
 from recinterp.controls import derangement
 from recinterp.interpreter import Interpreter
 from recinterp.llm import SLOT_TOKEN
+from recinterp.models import encoder_label
 from recinterp.textmatch import found_titles
 
 MARK = "⟨{}⟩"  # how a slot position is shown in the printed prompt
@@ -75,7 +76,7 @@ class WorkedCase:
 
     # -- rendering --------------------------------------------------------------------------
     def markdown(self) -> str:
-        L = [f"### One test window of {self.dataset}, read by {self.encoder}",
+        L = [f"### One test window of {self.dataset}, read by {encoder_label(self.encoder)}",
              f"Case {self.index + 1} of the {self.n} evaluated (drawn at random with seed {self.seed}, not picked).",
              ""]
         if self.task == "residual":
