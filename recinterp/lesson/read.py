@@ -151,7 +151,7 @@ def _headline_points(s: Summary, runs: list[dict]) -> None:
     for r in R.select(runs, role="contrast"):
         g = r.get("generation")
         if g:
-            s.add(f"The other route on {r['dataset']}, `{r['route']}` ({_made(r)}): {ci(g['conditions']['model']['mean'])} "
+            s.add(f"The other route on {r['dataset']}, `{r['route']}`, {_made(r)}: {ci(g['conditions']['model']['mean'])} "
                   f"{UNIT[g['metric']]}, {against(g['diff_vs'].get('shuffled'), 'shuffled')}.")
 
 
