@@ -179,7 +179,7 @@ def summary_residual(runs: list[dict], case=None) -> Summary:
         if h["reading"].startswith("generation"):
             mean = ci_values(h["model"])[0]
             s.add(f"Encoder comparison, {h['dataset']}, {encoder_label(h['encoder'])}: {h['reading']} {mean:.3f} "
-                  f"(n = {h['n']}), {'clears' if h['clears'] else 'does not clear'} both soft-token controls.")
+                  f"(n = {h['n']}), {'clears both soft-token controls' if h['clears'] else 'does not clear its soft-token controls'}.")
     _case_point(s, case)
     return s
 
