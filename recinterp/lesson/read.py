@@ -151,7 +151,7 @@ def _headline_points(s: Summary, runs: list[dict]) -> None:
     for r in R.select(runs, role="contrast"):
         g = r.get("generation")
         if g:
-            s.add(f"The other route on {r['dataset']}, `{r['route']}` ({_made(r)}): {ci(g['conditions']['model']['mean'])} "
+            s.add(f"The other route on {r['dataset']}, `{r['route']}`, {_made(r)}: {ci(g['conditions']['model']['mean'])} "
                   f"{UNIT[g['metric']]}, {against(g['diff_vs'].get('shuffled'), 'shuffled')}.")
 
 
@@ -179,7 +179,7 @@ def summary_residual(runs: list[dict], case=None) -> Summary:
         if h["reading"].startswith("generation"):
             mean = ci_values(h["model"])[0]
             s.add(f"Encoder comparison, {h['dataset']}, {encoder_label(h['encoder'])}: {h['reading']} {mean:.3f} "
-                  f"(n = {h['n']}), {'clears' if h['clears'] else 'does not clear'} both soft-token controls.")
+                  f"(n = {h['n']}), {'clears both soft-token controls' if h['clears'] else 'does not clear its soft-token controls'}.")
     _case_point(s, case)
     return s
 
