@@ -245,8 +245,9 @@ def plot_instantiation(nov, judged):
 
 
 def plot_training_curves(curves, hue: str = "route", style: str = "encoder"):
-    """Target-token loss per optimiser step (10-step running mean), one panel per dataset.  With no run trained
-    through the LLM (a token-space-only preset) the figure says so instead of failing."""
+    """Target-token loss per optimiser step (10-step running mean), one panel per dataset.
+
+    With no run trained through the LLM (a token-space-only preset) the figure says so instead of failing."""
     import seaborn as sns
 
     if not len(curves):
