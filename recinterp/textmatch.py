@@ -140,6 +140,13 @@ def found_by_position(texts: list[str], answers, titles: list[str]) -> list[dict
     return rows
 
 
+def inline(text: str, limit: int = 400) -> str:
+    """``text`` as one Markdown inline-code span: line breaks shown as ↵ (a break inside backticks would end the
+    span and turn the rest into a list), backticks as quotes, cut at ``limit`` characters."""
+    t = text[:limit].replace("`", "'").replace("\r", "").replace("\n", " ↵ ")
+    return f"`{t}`" + (" …" if len(text) > limit else "")
+
+
 def examples_markdown(heading: str, generation: dict, answers, titles: list[str], n_show: int,
                       context=None, pick: str = "best", seed: int = 0) -> str:
     """``n_show`` cases: the true titles (found ones in bold), the answer, the shuffled control's answer, and
@@ -161,7 +168,7 @@ def examples_markdown(heading: str, generation: dict, answers, titles: list[str]
         if context is not None:
             lines.append(f"- before: {'; '.join(titles[j] for j in context[i].tolist() if j >= 0)[:300]}")
         lines += [f"- truth ({sum(hits)}/{len(truth)} found): " + "; ".join(f"**{t}**" if h else t for t, h in zip(truth, hits)),
-                  f"  - answer: `{text[:400]}`"]
+                  f"  - answer: {inline(text)}"]
         if "shuffled" in generation:
-            lines.append(f"  - shuffled control: `{generation['shuffled']['texts'][i][:200]}`")
+            lines.append(f"  - shuffled control: {inline(generation['shuffled']['texts'][i], 200)}")
     return "\n".join(lines)

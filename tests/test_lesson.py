@@ -174,3 +174,10 @@ def test_describe_prints_the_presets_settings_and_chance():
     ev = cfg["eval"]
     assert f"chance Hit@1 = 1/{ev['n_distractors'] + 1}" in txt and f"{ev['n_cases']} windows of {ev['split']}" in txt
     assert "recovery" not in describe("recovery", resolve_preset("smoke", "recovery")).split("\n")[0]
+
+
+def test_inline_keeps_a_multiline_answer_in_one_code_span():
+    from recinterp.textmatch import inline
+
+    assert inline("1. Heat\n2. `Fargo`") == "`1. Heat ↵ 2. 'Fargo'`"
+    assert inline("x" * 10, 4) == "`xxxx` …"

@@ -28,7 +28,7 @@ from recinterp.controls import derangement
 from recinterp.interpreter import Interpreter
 from recinterp.llm import SLOT_TOKEN
 from recinterp.models import encoder_label
-from recinterp.textmatch import found_titles
+from recinterp.textmatch import found_titles, inline
 
 MARK = "⟨{}⟩"  # how a slot position is shown in the printed prompt
 
@@ -91,7 +91,7 @@ class WorkedCase:
                  f"{S} placeholder{'s' if S > 1 else ''} in the prompt, {P} position{'s' if P > 1 else ''} each, "
                  f"a {d}-dimensional state per position. No title, no item id reaches the LLM.")
         for r in self.routes:
-            L += ["", f"#### Route `{r.route}` ({r.role}): {r.train}",
+            L += ["", f"#### Route {r.route} ({r.role}): {r.train}",
                   f"- adapter `{r.kind}`, {r.n_params:,} trainable parameters, {r.n_soft} soft tokens "
                   f"({r.n_soft // max(r.per_position, 1)} x k with k = {r.per_position} per position)",
                   "- the prompt as the LLM receives it (each ⟨i⟩ is one position whose embedding is a soft token):",
@@ -102,11 +102,11 @@ class WorkedCase:
             L.append("- nearest vocabulary token to each soft token (cosine): "
                      + " ".join(f"`{t}`" for t in r.nearest[:40]) + (" ..." if len(r.nearest) > 40 else ""))
             L.append(f"- **the answer** (names {r.count} of {len(self.truth)}; this route's mean over the {self.n} "
-                     f"cases: {r.mean_found:.2f}): `{r.answer[:400]}`")
+                     f"cases: {r.mean_found:.2f}): {inline(r.answer)}")
             L.append(f"- shuffled control (case {r.shuffled_from + 1}'s states in the same prompt; names {int(sum(r.shuffled_found))}): "
-                     f"`{r.shuffled[:300]}`")
+                     f"{inline(r.shuffled, 300)}")
             if r.zero is not None:
-                L.append(f"- zero control (all soft tokens zero; names {int(sum(r.zero_found))}): `{r.zero[:300]}`")
+                L.append(f"- zero control (all soft tokens zero; names {int(sum(r.zero_found))}): {inline(r.zero, 300)}")
         L += ["", "**The true titles**, bold where the route's answer names them:", "",
               "| title | " + " | ".join(f"`{r.route}`" for r in self.routes) + " |",
               "|---|" + "---|" * len(self.routes)]
@@ -255,15 +255,15 @@ class IdealItemCase:
              + "; ".join(f"{t} ({s:.2f})" for t, s in self.nearest_items), ""]
         for route, r in self.routes.items():
             novel = ("**not in the catalogue**" if not r["in_catalogue"] else "in the catalogue") if r["answer"] else "nothing named"
-            L += [f"#### Route `{route}`",
-                  f"- the LLM names: `{r['answer'] or '(empty)'}`: {novel} (nearest catalogue title "
+            L += [f"#### Route {route}",
+                  f"- the LLM names: {inline(r['answer'] or '(empty)', 200)}: {novel} (nearest catalogue title "
                   f"{r['nearest_title']!r}, similarity {r['score']:.2f}; threshold {self.threshold})"]
             if r.get("prompt"):
                 L += ["- the prompt it read (⟨i⟩: the soft tokens made from x0):", "", "```text", r["prompt"].strip(), "```",
                       "- nearest vocabulary token to each soft token: " + " ".join(f"`{t}`" for t in r["nearest_tokens"])]
         L += ["", "**The same routes on real items** (the true title is known, so the route can be checked):", ""]
         for src, v in self.real.items():
-            named = "; ".join(f"`{route}` {'**names it**' if a['named'] else 'misses'} (`{a['answer'][:60]}`)"
+            named = "; ".join(f"`{route}` {'**names it**' if a['named'] else 'misses'} ({inline(a['answer'], 60)})"
                               for route, a in v.items() if route != "title")
             L.append(f"- {src}: {v['title']}: {named}")
         return "\n".join(L) + "\n"
