@@ -65,9 +65,9 @@ def test_residual_grid_item_stage_ablation_best_variant_both_routes_and_finetune
     e2e = g.residual(best)
     assert [r.key for r in e2e] == [("movielens", "sasrec", best["name"])] and e2e[0].block["role"] == "contrast"
     items, aligned = g.residual_aligned()
-    assert [r.key[1] for r in aligned] == ["sasrec", "gru4rec", "caser"]
-    assert [r.block["role"] for r in aligned] == ["main", "comparison", "comparison"]
-    assert {r.split for r in items} == {"train", "held_out"} and len(items) == 6
+    assert [r.key[1] for r in aligned] == cfg["encoders"] and len(cfg["encoders"]) >= 2  # the preset's, in order
+    assert [r.block["role"] for r in aligned] == ["main"] + ["comparison"] * (len(cfg["encoders"]) - 1)
+    assert {r.split for r in items} == {"train", "held_out"} and len(items) == 2 * len(cfg["encoders"])
     for r in aligned:
         assert len(r.cases) == r.block["n_eval"] and r.cases.answers.shape[1] == 1
         assert r.eval["adapter_side"]["n"] == len(r.cases)
