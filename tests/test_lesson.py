@@ -181,3 +181,12 @@ def test_inline_keeps_a_multiline_answer_in_one_code_span():
 
     assert inline("1. Heat\n2. `Fargo`") == "`1. Heat ↵ 2. 'Fargo'`"
     assert inline("x" * 10, 4) == "`xxxx` …"
+
+
+def test_accuracy_reading_sets_the_named_item_beside_retrieval():
+    from recinterp.lesson import read
+
+    txt = read.accuracy({"ml / sasrec": {"named = next": 0.05, "retrieval HR@1": 0.1, "genre overlap (named)": 0.3,
+                                         "genre overlap (appended)": None}})
+    assert txt == ("- **ml / sasrec**: the named item is the true next one 0.050 of the time, the recommender's own "
+                   "top-1 0.100; genre overlap with the history 0.300 for the named item.")

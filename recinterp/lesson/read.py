@@ -282,3 +282,17 @@ def summary_instantiation(metrics: dict, case=None) -> Summary:
         s.add(f"The worked case ({case.dataset}, history {case.index + 1}): the LLM named `{r['answer'] or '(nothing)'}`, "
               f"{'in' if r['in_catalogue'] else 'not in'} the catalogue.")
     return s
+
+
+def accuracy(rows: dict) -> str:
+    """After the accuracy table (``Instantiation.accuracy_rows`` of every dataset): the named item against the
+    recommender's own retrieval, and the genre overlap of what was named."""
+    lines = []
+    for k, v in rows.items():
+        ret = v.get("retrieval HR@1")
+        gn, ga = v.get("genre overlap (named)"), v.get("genre overlap (appended)")
+        lines.append(f"- **{k}**: the named item is the true next one {v['named = next']:.3f} of the time"
+                     + (f", the recommender's own top-1 {ret:.3f}" if ret is not None else "")
+                     + (f"; genre overlap with the history {gn:.3f} for the named item" if gn is not None else "")
+                     + (f", {ga:.3f} for the appended one" if ga is not None else "") + ".")
+    return "\n".join(lines) or "_No accuracy measured._"
