@@ -190,3 +190,18 @@ def test_accuracy_reading_sets_the_named_item_beside_retrieval():
                                          "genre overlap (appended)": None}})
     assert txt == ("- **ml / sasrec**: the named item is the true next one 0.050 of the time, the recommender's own "
                    "top-1 0.100; genre overlap with the history 0.300 for the named item.")
+
+
+def test_encoders_vs_popularity_reads_notebook_02s_verdicts(tmp_path):
+    import json
+
+    from recinterp.lesson import read
+
+    (tmp_path / "02_recommenders").mkdir()
+    (tmp_path / "02_recommenders" / "metrics.json").write_text(json.dumps({"datasets": {"movielens": {"models": {
+        "sasrec": {"vs_popularity_HR@10": {"test": {"above": False, "diff": 0.08, "lo": -0.01, "hi": 0.17},
+                                           "test_all": {"above": True, "diff": 0.09, "lo": 0.08, "hi": 0.1}}}}}}}))
+    txt = read.encoders_vs_popularity(tmp_path, ["sasrec"])
+    assert "SASRec on movielens `test` not clearly above popularity (0.080 [-0.010, 0.170])" in txt
+    assert "SASRec on movielens `test_all` above popularity (0.090 [0.080, 0.100])" in txt
+    assert read.encoders_vs_popularity(tmp_path / "none", ["sasrec"]).startswith("_Notebook 02's metrics are not in")

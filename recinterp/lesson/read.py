@@ -296,3 +296,30 @@ def accuracy(rows: dict) -> str:
                      + (f"; genre overlap with the history {gn:.3f} for the named item" if gn is not None else "")
                      + (f", {ga:.3f} for the appended one" if ga is not None else "") + ".")
     return "\n".join(lines) or "_No accuracy measured._"
+
+
+def encoders_vs_popularity(results_dir, encoders: list[str]) -> str:
+    """What notebook 02 found about the encoders a task notebook reads: each one's HR@10 against popularity on the
+    same rows (paired 95% CI), per dataset and split, from ``results_dir``'s 02 metrics.json (none: says so)."""
+    import json
+    from pathlib import Path
+
+    from recinterp.config import NOTEBOOKS
+
+    p = Path(results_dir) / NOTEBOOKS["recommenders"] / "metrics.json"
+    if not p.exists():
+        return f"_Notebook 02's metrics are not in {results_dir}: the encoders' quality against popularity is unknown here._"
+    m = json.loads(p.read_text())
+    parts = []
+    for d, blk in m.get("datasets", {}).items():
+        for e in encoders:
+            for split, v in ((blk.get("models", {}).get(e) or {}).get("vs_popularity_HR@10") or {}).items():
+                diff = {"mean": v["diff"], "lo": v["lo"], "hi": v["hi"]}
+                side = excludes_zero(diff)
+                verdict = "above" if side is True else "below" if side is False else "not clearly above"
+                parts.append(f"{encoder_label(e)} on {d} `{split}` {verdict} popularity ({ci(diff)})")
+    if not parts:
+        return "_Notebook 02 recorded no comparison with popularity for these encoders._"
+    return ("Notebook 02 measured these encoders against popularity (HR@10 difference, paired 95% CI): "
+            + "; ".join(parts) + ". A reading below is about what the states hold, not about how well the "
+            "encoder recommends: an encoder not clearly above popularity still has states to read.")
