@@ -107,11 +107,11 @@ class WorkedCase:
                      f"{inline(r.shuffled, 300)}")
             if r.zero is not None:
                 L.append(f"- zero control (all soft tokens zero; names {int(sum(r.zero_found))}): {inline(r.zero, 300)}")
-        L += ["", "**The true titles**, bold where the route's answer names them:", "",
-              "| title | " + " | ".join(f"`{r.route}`" for r in self.routes) + " |",
-              "|---|" + "---|" * len(self.routes)]
+        # a list, not a Markdown table: the book renders output Markdown without the table extension
+        L += ["", "**The true titles**, and which route's answer names each:", ""]
         for j, t in enumerate(self.truth):
-            L.append(f"| {t} | " + " | ".join("**named**" if r.found[j] else "·" for r in self.routes) + " |")
+            L.append(f"- {t}: " + "; ".join(f"{r.route} **names it**" if r.found[j] else f"{r.route} misses"
+                                            for r in self.routes))
         return "\n".join(L) + "\n"
 
     def _repr_markdown_(self) -> str:
