@@ -305,6 +305,7 @@ def encoders_vs_popularity(results_dir, encoders: list[str]) -> str:
     from pathlib import Path
 
     from recinterp.config import NOTEBOOKS
+    from recinterp.lesson.recommenders import diff_ci
 
     p = Path(results_dir) / NOTEBOOKS["recommenders"] / "metrics.json"
     if not p.exists():
@@ -314,7 +315,7 @@ def encoders_vs_popularity(results_dir, encoders: list[str]) -> str:
     for d, blk in m.get("datasets", {}).items():
         for e in encoders:
             for split, v in ((blk.get("models", {}).get(e) or {}).get("vs_popularity_HR@10") or {}).items():
-                diff = {"mean": v["diff"], "lo": v["lo"], "hi": v["hi"]}
+                diff = diff_ci(v)  # notebook 02's stored {diff, lo, hi} as a {mean, lo, hi} summary
                 side = excludes_zero(diff)
                 verdict = "above" if side is True else "below" if side is False else "not clearly above"
                 parts.append(f"{encoder_label(e)} on {d} `{split}` {verdict} popularity ({ci(diff)})")

@@ -28,6 +28,7 @@ from recinterp.controls import derangement
 from recinterp.interpreter import Interpreter
 from recinterp.llm import SLOT_TOKEN
 from recinterp.models import encoder_label
+from recinterp.novelty import CatalogueMatcher, match_catalogue
 from recinterp.textmatch import found_titles, inline
 
 MARK = "⟨{}⟩"  # how a slot position is shown in the printed prompt
@@ -286,9 +287,6 @@ class IdealItemCase:
 @torch.no_grad()
 def ideal_item_case(inst, threshold: float, seed: int = 0, k: int = 3) -> IdealItemCase:
     """One history of an :class:`recinterp.instantiation.Instantiation` whose candidates are named (``name_candidates``)."""
-    from recinterp.novelty import match_catalogue, CatalogueMatcher
-    from recinterp.textmatch import found_titles as found
-
     if not inst.routes or not inst.items:
         raise ValueError(f"{inst.name}: name the candidates first (Instantiation.name_candidates), then draw the case")
     t, titles = inst.test, inst.titles
@@ -315,7 +313,7 @@ def ideal_item_case(inst, threshold: float, seed: int = 0, k: int = 3) -> IdealI
     real = {}
     for src in inst.sources[1:]:
         title = titles[int(inst.items[src]["ids"][i])]
-        real[src] = {"title": title, **{route: {"answer": ans[src][i], "named": bool(found(ans[src][i], [title])[0])}
+        real[src] = {"title": title, **{route: {"answer": ans[src][i], "named": bool(found_titles(ans[src][i], [title])[0])}
                                         for route, ans in inst.routes.items()}}
     hist = [titles[j] for j in t.seqs[i, : int(t.lens[i])].tolist()]
     return IdealItemCase(inst.name, i, len(t), seed, hist, titles[int(t.next[i])], tuple(x0.shape), float(x0.norm()),
