@@ -21,6 +21,7 @@ def test_against_says_which_side_with_the_interval():
 def test_summary_records_its_points_and_refuses_to_be_empty():
     s = Summary("data").add("  MovieLens has 10 items. ").add("")
     assert s.markdown() == "## Summary\n\n- MovieLens has 10 items.\n"
+    assert s._repr_markdown_() == s.bullets() == "- MovieLens has 10 items.\n"  # the notebook cell above holds the heading
     m = s.record({"preset": "x"})
     assert m["summary"] == {"notebook": "data", "points": ["MovieLens has 10 items."]}
     with pytest.raises(ValueError, match="no points"):

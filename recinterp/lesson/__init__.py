@@ -35,13 +35,18 @@ class Summary:
             self.points.append(point)
         return self
 
-    def markdown(self) -> str:
+    def bullets(self) -> str:
+        """The points as a Markdown list (what the notebook shows under its own "## Summary" heading)."""
         if not self.points:
             raise ValueError(f"the summary of {self.notebook} has no points: add at least one result of this run")
-        return f"## {self.title}\n\n" + "\n".join(f"- {p}" for p in self.points) + "\n"
+        return "\n".join(f"- {p}" for p in self.points) + "\n"
+
+    def markdown(self) -> str:
+        """The Summary as a section of its own (heading + points), e.g. for ``figures/summary.md``."""
+        return f"## {self.title}\n\n" + self.bullets()
 
     def _repr_markdown_(self) -> str:
-        return self.markdown()
+        return self.bullets()  # the notebook's Markdown cell above it carries the heading
 
     def record(self, metrics: dict) -> dict:
         """Write the points into a notebook's metrics (what the notebook tests read); returns ``metrics``."""
