@@ -6,15 +6,16 @@
 #   (c) `accelerate launch -m recinterp.tasks` of one short adapter training;
 #   (d) task 2's learning curve (recinterp.curve, issue 20): the paper's route trained on through the
 #       frozen LLM at GPU speed to thousands of steps, evaluated like the cpu preset's headline, beside
-#       the aligned route.  It runs last and gets what the other stages leave of CHECK_LIMIT_S (570 s:
-#       the whole check stays within 10 minutes); `--stages curve` gives it all of it.
+#       the aligned route.  It starts once the benchmark is done (the benchmark's timings need the device
+#       to themselves) and runs beside (b) and (c), which are small, with all that is left of
+#       CHECK_LIMIT_S (570 s: the whole check stays within 10 minutes); its log is curve_log.txt.
 #
 #   bash bench/device_check.sh                    # on a GPU machine (see README, "Running on a GPU")
 #   bash bench/device_check.sh --dry-run          # the same steps on CPU with tiny sizes (minutes)
 #   bash bench/device_check.sh --dry-run --stages bench     # stages: bench, notebooks, train, curve (comma-separated)
 #
 # Output: one folder, $OUT when set (the lent machine's return folder), else results/device_check:
-#   summary.json (per stage: status, seconds), log.txt, bench_<arch>.json, curve.csv + curve.png,
+#   summary.json (per stage: status, seconds), log.txt, bench_<arch>.json, curve.csv + curve.png + curve_log.txt,
 #   results.tar.gz (notebook outputs, the accelerate run and the curve's runs, without weights).
 #   At most 8 files, so all of them come back.
 # Prepared by bench/device_prep.sh (here): .whl/ (wheels the GPU image lacks) and .device/part1|part2
@@ -52,8 +53,10 @@ log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$LOG"; }
 declare -A STATUS SECONDS_USED
 # stage NAME LIMIT_S CMD...: run with a time limit, log everything, record status and seconds
 stage() {
-    local name=$1 limit=$2 t0 rc
+    local name=$1 limit=$2 t0 rc cap
     shift 2
+    cap=$(( CHECK_LIMIT_S - ($(date +%s) - T_START) - 10 ))  # never past the check's own limit (10 s to pack)
+    [ "$limit" -le "$cap" ] || limit=$(( cap > 1 ? cap : 1 ))
     log "== $name (limit ${limit}s): $*"
     t0=$(date +%s)
     timeout --kill-after=10 "$limit" "$@" >> "$LOG" 2>&1
@@ -148,6 +151,24 @@ if has_stage bench; then
             "${BENCH_ARGS[@]}" --out "$OUT_DIR/bench_$arch.json"
     done
 fi
+# -- (d) task 2's learning curve: started now, in the background, with what is left of the check's limit --
+CURVE_PID=
+if has_stage curve; then
+    left=$(( CHECK_LIMIT_S - ($(date +%s) - T_START) - 10 ))  # 10 s to pack
+    if [ $left -lt 60 ]; then
+        STATUS[curve]="skipped: ${left}s left of ${CHECK_LIMIT_S}s"; SECONDS_USED[curve]=0
+        log "   curve: ${STATUS[curve]}"; write_summary
+    else
+        # the curve stops itself (--budget-min) a minute before its limit, so its CSV is whole
+        log "== curve (limit ${left}s, in the background beside the other stages; log: curve_log.txt)"
+        CURVE_T0=$(date +%s)
+        ( timeout --kill-after=10 "$left" "$PY" -m recinterp.curve "${CURVE[@]}" --device $DEV --train-encoder \
+              --checkpoint-dir "$WORK/curve/checkpoints" --out "$WORK/curve" \
+              --budget-min "$(awk "BEGIN {print ($left - 60) / 60}")" > "$OUT_DIR/curve_log.txt" 2>&1
+          echo "$? $(date +%s)" > "$WORK/curve.rc" ) &
+        CURVE_PID=$!
+    fi
+fi
 # -- (b) the smoke preset, notebooks 01 -> 06 ---------------------------------------------------------
 if has_stage notebooks; then
     stage notebooks "${LIMITS[0]}" "$PY" -m recinterp.reproduce --preset smoke --results "$WORK/results" --force "${NB_PARAMS[@]}"
@@ -163,19 +184,15 @@ if has_stage train; then
         --steps $TRAIN_STEPS
 fi
 
-# -- (d) task 2's learning curve, with what is left of the check's limit ------------------------------
-if has_stage curve; then
-    left=$(( CHECK_LIMIT_S - ($(date +%s) - T_START) - 10 ))  # 10 s to pack
-    if [ $left -lt 60 ]; then
-        STATUS[curve]="skipped: ${left}s left of ${CHECK_LIMIT_S}s"; SECONDS_USED[curve]=0
-        log "   curve: ${STATUS[curve]}"; write_summary
-    else
-        # the curve stops itself (--budget-min) a minute before the stage's limit, so its CSV is whole
-        stage curve "$left" "$PY" -m recinterp.curve "${CURVE[@]}" --device $DEV --train-encoder \
-            --checkpoint-dir "$WORK/curve/checkpoints" --out "$WORK/curve" \
-            --budget-min "$(awk "BEGIN {print ($left - 60) / 60}")"
-        cp "$WORK/curve/curve.csv" "$WORK/curve/curve.png" "$OUT_DIR/" 2>> "$LOG" || true
-    fi
+# -- (d) the curve: wait for it (it stops itself in time) --------------------------------------------
+if [ -n "$CURVE_PID" ]; then
+    wait "$CURVE_PID"
+    read -r rc t_end < "$WORK/curve.rc" 2>/dev/null || { rc=1; t_end=$(date +%s); }
+    SECONDS_USED[curve]=$(( t_end - CURVE_T0 ))  # its own time, not the wait for the other stages
+    case $rc in 0) STATUS[curve]=ok ;; 124|137) STATUS[curve]="timeout after ${left}s" ;; *) STATUS[curve]="failed (exit $rc)" ;; esac
+    log "   curve: ${STATUS[curve]} in ${SECONDS_USED[curve]} s"
+    cp "$WORK/curve/curve.csv" "$WORK/curve/curve.png" "$OUT_DIR/" 2>> "$LOG" || true
+    write_summary
 fi
 
 # -- pack: everything but weights, in one archive beside the summary ------------------------------------

@@ -227,7 +227,9 @@ def save_copy(model: nn.Module, tokenizer, folder: Path) -> Path:
 
     from recinterp.config import seal
 
-    tmp = folder.with_name(folder.name + ".tmp")
+    # a name of this process's own: two processes loading the LLM at once (a notebook beside a script) each
+    # write their own copy, and the first to finish keeps its place
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     cfg = model.config.to_dict()
@@ -241,9 +243,29 @@ def save_copy(model: nn.Module, tokenizer, folder: Path) -> Path:
     save_file(sd, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     tokenizer.save_pretrained(tmp)
     seal(tmp, sorted(p.name for p in tmp.iterdir() if p.is_file()))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    try:
+        os.replace(tmp, folder)  # fails if a folder is there (a rename never overwrites a non-empty folder)
+    except OSError:
+        if _sound_copy(folder):  # another process finished first: keep its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+            return folder
+        old = folder.with_name(f"{folder.name}.old{os.getpid()}")  # a damaged copy: moved aside, then removed
+        os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def _sound_copy(folder: Path) -> bool:
+    """Whether ``folder`` holds a copy whose files all match its SHA256SUMS."""
+    from recinterp.config import IntegrityError, read_sums, verify
+
+    try:
+        names = list(read_sums(folder) or {})
+        verify(folder, names or ["model.safetensors"], "")
+        return bool(names)
+    except (IntegrityError, OSError):
+        return False
 
 
 def read_copy(folder: Path, dtype: torch.dtype):

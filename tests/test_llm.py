@@ -102,7 +102,7 @@ def test_a_dequantized_copy_reloads_the_same_weights_and_tokenizer_and_is_checke
                       num_key_value_heads=2, vocab_size=len(tok), tie_word_embeddings=True)
     model = LlamaForCausalLM(cfg)
     folder = L.save_copy(model, tok, tmp_path / "copy")
-    assert not (tmp_path / "copy.tmp").exists() and (folder / "SHA256SUMS").exists()
+    assert not list(tmp_path.glob("copy.tmp*")) and (folder / "SHA256SUMS").exists()
     tok2, model2 = L.read_copy(folder, torch.float32)
     a, b = model.state_dict(), model2.state_dict()
     assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
@@ -115,6 +115,26 @@ def test_a_dequantized_copy_reloads_the_same_weights_and_tokenizer_and_is_checke
         f.write(bytes([last[0] ^ 1]))
     with pytest.raises(IntegrityError, match="model.safetensors"):
         L.read_copy(folder, torch.float32)
+
+
+def test_a_second_writer_keeps_a_sound_copy_and_replaces_a_damaged_one(tmp_path):
+    """Two processes loading the embedded LLM at once (a notebook beside a script) both write the copy: the
+    one that finishes second keeps the first's sound copy, and replaces one whose files no longer match."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = L.tiny_tokenizer()
+    cfg = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      num_key_value_heads=2, vocab_size=len(tok), tie_word_embeddings=True)
+    first, second = LlamaForCausalLM(cfg), LlamaForCausalLM(cfg)
+    folder = L.save_copy(first, tok, tmp_path / "copy")
+    L.save_copy(second, tok, tmp_path / "copy")  # the folder is there and sound: kept
+    kept = L.read_copy(folder, torch.float32)[1].state_dict()
+    assert all(torch.equal(kept[k], first.state_dict()[k]) for k in kept)
+    (folder / "model.safetensors").write_bytes(b"damaged")
+    L.save_copy(second, tok, tmp_path / "copy")  # damaged: replaced by the second writer's copy
+    now = L.read_copy(folder, torch.float32)[1].state_dict()
+    assert all(torch.equal(now[k], second.state_dict()[k]) for k in now)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]  # no temporary or moved-aside folder left
 
 
 def test_the_copy_is_named_by_the_ggufs_hash_and_can_be_switched_off(tmp_path, monkeypatch):
