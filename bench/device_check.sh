@@ -117,6 +117,8 @@ for d in /tmp/recinterp_gguf/data .device/part1/data; do
         export RECINTERP_LLARA_DIR=$(cd "$d/llara" && pwd)
         [ -f "$d/steam_meta/steam_games.json.gz" ] && export RECINTERP_STEAM_META=$(cd "$d/steam_meta" && pwd)/steam_games.json.gz
     fi
+    # raw MovieLens-100K (titles): where notebook 01 looks first (its files are SHA-checked when read)
+    if [ -d "$d/raw/ml-100k" ] && [ ! -d data/raw/ml-100k ]; then mkdir -p data/raw && cp -r "$d/raw/ml-100k" data/raw/; fi
 done
 log "data: ${RECINTERP_LLARA_DIR:-not set (notebook 01 would download)}"
 if [ $DRY = 1 ]; then DEVICE_NAME=cpu; else

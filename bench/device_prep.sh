@@ -6,8 +6,8 @@
 # It writes only git-ignored folders:
 #   .whl/           wheels the GPU image lacks (Python 3.12, manylinux x86_64, one version each),
 #                   the versions installed here, fetched with `pip download --no-deps`
-#   .device/part1/  the first 50 MiB of SmolLM2-135M-Instruct.Q4_1.gguf, and the LLaRA splits + Steam
-#                   metadata (3 MB)                                             (call 1 carries it)
+#   .device/part1/  the first 50 MiB of SmolLM2-135M-Instruct.Q4_1.gguf, and the LLaRA splits, the Steam
+#                   metadata and raw MovieLens-100K (5 MB)                                             (call 1 carries it)
 #   .device/part2/  the rest of the GGUF (44 MiB)                               (call 2, with .whl: 14 MB)
 # and prints the two calls to make (see README, "Running on a GPU").
 set -euo pipefail
@@ -82,6 +82,10 @@ data() {
     rm -rf .device/part1/data/llara
     cp -r "$llara" .device/part1/data/llara
     if [ -f "$meta" ]; then mkdir -p .device/part1/data/steam_meta && cp "$meta" .device/part1/data/steam_meta/; fi
+    # raw MovieLens-100K (item titles; 2 MB): fetched here if missing (GroupLens or the PyPI recbole wheel, both
+    # SHA-checked), carried, and checked again on read there (a machine without network cannot fetch it)
+    "$PY" -c "from recinterp.data.fetch import fetch_ml100k; fetch_ml100k('data/raw')" >/dev/null
+    rm -rf .device/part1/data/raw && mkdir -p .device/part1/data/raw && cp -r data/raw/ml-100k .device/part1/data/raw/
     du -sh .device/part1/data
 }
 

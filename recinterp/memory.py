@@ -132,21 +132,16 @@ def measure_saved_bytes(model: torch.nn.Module | None = None):
     out["bytes"] = sum(seen.values())
 
 
-class FoldedEmbedding(torch.nn.Embedding):
-    """An embedding that folds ids past its table modulo its size: a tokenizer with a larger
-    vocabulary (SmolLM2's 49,152 ids) can feed a smaller random model (LLaMA-2's 32,000) when
-    only speed and memory are measured (they do not depend on which rows are read)."""
-
-    def forward(self, ids):
-        return super().forward(ids % self.num_embeddings)
-
-
 def random_llm(arch: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                tokenizer: str = "tiny", compute_dtype: torch.dtype | None = None, use_autocast: bool = False):
     """A FrozenLLM of the named architecture (``ARCHS``) with random weights, built on ``device``.
 
     ``tokenizer``: "tiny" (bytes, built in code) or "embedded" (SmolLM2's own, from the GGUF:
     real prompt lengths for the SmolLM2 shape; LLaMA-2's own tokenizer is not available offline).
+    A tokenizer with more ids than the architecture's vocabulary (SmolLM2's 49,152 for LLaMA-2's 32,000)
+    widens the vocabulary to its size: every id it writes must be a row of the embedding and a class of the
+    loss (a CUDA loss asserts on a label past the last class).  At 7B that adds 2 x 17,152 x 4,096 = 141 M
+    parameters (2%) and about 1% to a step's FLOPs; ``describe()["n_params"]`` counts them.
     """
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -162,7 +157,8 @@ def random_llm(arch: str, device: str | torch.device = "cpu", dtype: torch.dtype
     else:
         raise ValueError(f"unknown tokenizer {tokenizer!r}: choose 'tiny' or 'embedded'")
     eos = tok.eos_token_id
-    cfg = LlamaConfig(**ARCHS[arch], max_position_embeddings=4096, bos_token_id=tok.bos_token_id, eos_token_id=eos,
+    shape = {**ARCHS[arch], "vocab_size": max(ARCHS[arch]["vocab_size"], len(tok))}
+    cfg = LlamaConfig(**shape, max_position_embeddings=4096, bos_token_id=tok.bos_token_id, eos_token_id=eos,
                       pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else eos)
     before = torch.get_default_dtype()
     torch.set_default_dtype(dtype)  # weights are created in their dtype, on the device: no fp32 copy of 7B
@@ -172,7 +168,6 @@ def random_llm(arch: str, device: str | torch.device = "cpu", dtype: torch.dtype
             model = LlamaForCausalLM(cfg)
     finally:
         torch.set_default_dtype(before)
-    model.get_input_embeddings().__class__ = FoldedEmbedding
     model.generation_config.pad_token_id = cfg.pad_token_id
     return wrap_llm(model, tok, name=f"random-{arch}", device=device, compute_dtype=compute_dtype or dtype,
                     use_autocast=use_autocast)
