@@ -320,6 +320,11 @@ def main(argv=None) -> dict:
            "runs": []}
     for B in a.batch:
         r = bench_batch(a, llm, interp, cases, B, peak)
+        if r.get("error") and dev.type == "cuda":  # an out-of-memory batch leaves its blocks cached:
+            import gc  # free them, or every later stage fails too (the first GPU check's 7B generation did)
+
+            gc.collect()
+            torch.cuda.empty_cache()
         res["runs"].append(r)
         print(f"batch {B}: " + (r.get("error") or summary(r)), flush=True)
     if not a.no_inference:

@@ -133,17 +133,19 @@ if [ $DRY = 1 ]; then
     NB_PARAMS=(--param device=cpu); TRAIN_STEPS=2; LIMITS=(1800 300)
     # the curve at tiny sizes: the smoke preset, the random tiny LLM, a few steps per variant
     # (one torch thread: on a shared CPU two threads fought, an encoder epoch took 800 s instead of 20)
-    CURVE=(--preset smoke --llm tiny --plan linear:0,2 conv_pool:0,1 --threads 1); CHECK_LIMIT_S=${DRY_CHECK_LIMIT_S:-3600}
+    CURVE_COMMON=(--preset smoke --llm tiny --threads 1); CURVE_DEFAULT="linear:0,2 conv_pool:0,1"; CHECK_LIMIT_S=${DRY_CHECK_LIMIT_S:-3600}
 else
     [ "$DEVICE_NAME" != cpu ] || { log "no GPU visible: use --dry-run on a CPU machine"; exit 1; }
     # batch 16 (the paper's) and one that fills an H200 by recinterp.memory's estimate (7B: 105 GB at 256;
     # a batch that does not fit is reported as out of memory, the others still run)
-    DEV=cuda; BENCH=("smollm2-135m:100:16 1024" "llama2-7b:150:16 256"); BENCH_ARGS=(--repeats 3 --single-samples 2)
+    DEV=cuda; BENCH=("smollm2-135m:100:16 1024" "llama2-7b:150:16 128"); BENCH_ARGS=(--repeats 3 --single-samples 2)
     NB_PARAMS=(--param device=cuda); TRAIN_STEPS=20; LIMITS=(270 60)
     # the cpu preset's curve (SmolLM2, 60 cases, its controls) with GPU-sized steps; the linear variant first
-    CURVE=(--preset cpu --plan linear:0,100,300,1000 conv_pool:0,300,1000 linear:3000 conv_pool:3000 linear:10000
-           --threads 0)
+    CURVE_COMMON=(--preset cpu --threads 0)
+    CURVE_DEFAULT="linear:0,100,300,1000 conv_pool:0,300,1000 linear:3000 conv_pool:3000 linear:10000"
 fi
+# CURVE_PLAN="linear:300 conv_pool:300 ..." replaces the plan; CURVE_EXTRA adds options (e.g. --no-aligned)
+CURVE=("${CURVE_COMMON[@]}" --plan ${CURVE_PLAN:-$CURVE_DEFAULT} ${CURVE_EXTRA:-})
 
 # -- (a) the benchmark at both shapes ----------------------------------------------------------------
 if has_stage bench; then

@@ -166,8 +166,9 @@ def nearest_items(soft: torch.Tensor, targets: torch.Tensor, batch: int = 512) -
 def token_top1(aligner: Adapter, items: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor) -> float:
     """Share of ``items`` (B, d), with true ids ``ids``, whose aligned tokens are nearest to their own
     title's tokens among all ``targets``: the aligner's accuracy, before any LLM reads it."""
-    soft = aligner(items.float()[:, None, :])  # (B, k, d_llm)
-    return float((nearest_items(soft, targets) == ids.cpu()).float().mean()) if len(ids) else math.nan
+    dev = next(aligner.parameters()).device  # the aligner may sit on the LLM's device, the items on the CPU
+    soft = aligner(items.float()[:, None, :].to(dev))  # (B, k, d_llm)
+    return float((nearest_items(soft, targets.to(dev)).cpu() == ids.cpu()).float().mean()) if len(ids) else math.nan
 
 
 # -- readouts: recommender state -> item logits ---------------------------------------------
@@ -236,7 +237,8 @@ def fit_linear_readout(x: torch.Tensor, y: torch.Tensor, n_items: int, init: tor
 @torch.no_grad()
 def readout_top1(readout: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Share of states whose readout's top item is the true one (among all items)."""
-    return float((readout(x.float()).argmax(-1) == y).float().mean()) if len(y) else math.nan
+    dev = readout.weight.device  # the readout may sit on the LLM's device, the states on the CPU
+    return float((readout(x.float().to(dev)).argmax(-1).cpu() == y.cpu()).float().mean()) if len(y) else math.nan
 
 
 # -- the structured adapter -------------------------------------------------------------------

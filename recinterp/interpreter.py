@@ -37,7 +37,9 @@ class Interpreter(nn.Module):
         if adapter.cfg.d_llm != llm.hidden_size:
             raise ValueError(f"adapter outputs width {adapter.cfg.d_llm} but {llm.name} has hidden size {llm.hidden_size}")
         object.__setattr__(self, "llm", llm)  # a plain attribute: not a submodule, never in parameters()
-        self.adapter = adapter
+        # on the LLM's device: an adapter loaded or fitted on the CPU (the aligned route's) meets the states
+        # there (nn.Module.to moves it in place: the caller's adapter is the same object, on the same device)
+        self.adapter = adapter.to(llm.device)
         # scoring and generation tokenise through it; training brings its own (recinterp.train_adapter)
         self.collator = collator or Collator(llm, max_target_tokens)
         dec = llm.model.get_decoder()
