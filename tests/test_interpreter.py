@@ -205,3 +205,23 @@ def test_identical_inputs_are_decoded_once_and_every_case_gets_its_own_answer(ll
 def test_width_mismatch_raises(llm):
     with pytest.raises(ValueError, match="hidden size"):
         Interpreter(llm, build_adapter(kind="linear", d_in=4, d_llm=llm.hidden_size + 1))
+
+
+def test_the_interpreter_puts_its_adapter_on_the_llms_device(llm):
+    """An adapter fitted or loaded on the CPU (the aligned route's) must meet the states on the LLM's device:
+    on the first GPU check it stayed on the CPU and notebook 03 failed with a device mismatch.  The meta
+    device stands in for a second device here; readout_top1 moves the states to wherever the readout is."""
+    import dataclasses
+
+    from recinterp.align import readout_top1
+
+    adapter = build_adapter(kind="linear", d_in=8, d_llm=llm.hidden_size, n_tokens=2)
+    elsewhere = dataclasses.replace(llm, device=torch.device("meta"))
+    interp = Interpreter(elsewhere, adapter)
+    assert {p.device.type for p in interp.adapter.parameters()} == {"meta"}
+    ro = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        ro.weight.copy_(torch.eye(3, 4))
+        ro.bias.zero_()
+    x, y = torch.eye(4)[:3] * 5, torch.tensor([0, 1, 0])
+    assert readout_top1(ro, x, y) == pytest.approx(2 / 3)  # hand-computed: rows 0 and 1 right, row 2 wrong
