@@ -93,9 +93,12 @@ def describe(name: str, cfg: dict) -> str:
     return f"{s['input']}, {a['kind']} {a.get('n_tokens', 1)} tok, {a.get('positions', 'last')} states, from {init}"
 
 
-def machine_note() -> dict:
+def machine_note(device: str | torch.device = "cpu") -> dict:
+    """Where a row was measured: the device that trained and evaluated (a GPU by name), torch threads, CPUs, load."""
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     load1, load5, load15 = os.getloadavg()
-    return {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load1": round(load1, 2),
+    return {"device": name, "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load1": round(load1, 2),
             "load5": round(load5, 2), "load15": round(load15, 2)}
 
 
@@ -193,7 +196,7 @@ def run_curve(enc, ds, llm, cfg: dict, out_dir: str | os.PathLike, plan: list[tu
                 "train_seconds": round(seconds, 3), "stage_seconds": round(extra_s, 3),
                 "seconds": round(seconds + extra_s, 1), "eval_seconds": round(eval_s, 1), "stopped_by": stopped,
                 "loss_last": loss_last, "wall_clock": dt.datetime.now().isoformat(timespec="seconds"),
-                "elapsed_s": round(time.time() - t_start, 1), **machine_note(),
+                "elapsed_s": round(time.time() - t_start, 1), **machine_note(llm.device),
                 "cpu_share": round(seg_cpu / max(seg_wall, 1e-9) / threads, 3)}
 
     if aligned and (ALIGNED, 0) not in done:
@@ -297,7 +300,9 @@ def plot_curve(rows: list[dict], path: str | os.PathLike, title: str = "", prese
         ax.set_title(f"{m} (n = {int(df[df.metric == m]['n'].max())})")
         ax.legend(fontsize=8, loc="upper left")
     note = df.iloc[-1]
-    fig.suptitle(f"{title}  —  torch threads {note['threads']}, load {note['load5']} (5 min) on {note['cpus']} cpus")
+    device = note.get("device")
+    on = f"{device} + " if isinstance(device, str) and device != "cpu" else ""  # rows before the column: the CPU
+    fig.suptitle(f"{title}  —  {on}torch threads {note['threads']}, load {note['load5']} (5 min) on {note['cpus']} cpus")
     stamp(fig, preset)
     fig.tight_layout()
     tmp = Path(path).with_name(f".{Path(path).stem}.tmp.png")

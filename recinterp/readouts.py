@@ -64,7 +64,7 @@ def compare_readouts(enc, ds, llm, cfg: dict, out_dir: str | os.PathLike, *, kin
         block = R.run_block(res, route=f"aligned_{kind}", role=role, extra={"adapter_side": ev["adapter_side"]})
         point = {"dataset": ds.name, "encoder": getattr(enc, "name", ""), "readout": kind,
                  "readout_top1": ev["adapter_side"]["readout_top1"], **encoder_space(block),
-                 "seconds": round(time.time() - w0, 1), **machine_note()}
+                 "seconds": round(time.time() - w0, 1), **machine_note(llm.device)}
         rows += reading_rows(block, point)
         report[kind] = {"fit": res["fit"]["readout"], "adapter_side": ev["adapter_side"]}
     if len(evals) == 2:

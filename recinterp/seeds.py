@@ -43,7 +43,7 @@ def seed_rows(task: str, enc, ds, llm, cfg: dict, out_dir: str | os.PathLike, se
     ev = next(iter(res["eval"].values()))
     block = R.run_block(res, route="aligned", role="main", extra={"adapter_side": ev["adapter_side"]})
     point = {"task": task, "dataset": ds.name, "encoder": getattr(enc, "name", ""), "seed": seed,
-             "seconds": round(time.time() - w0, 1), **machine_note()}
+             "seconds": round(time.time() - w0, 1), **machine_note(llm.device)}
     return reading_rows(block, point)
 
 
