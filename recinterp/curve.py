@@ -141,6 +141,30 @@ def read_rows(out_dir: str | os.PathLike) -> list[dict]:
     return pd.read_csv(p).to_dict("records") if p.exists() else []
 
 
+def device_of(row: dict) -> str:
+    """The device a row was measured on; rows written before the column existed were measured on the CPU."""
+    d = row.get("device")
+    return d if isinstance(d, str) and d else "cpu"
+
+
+def measured_curves(results: str | os.PathLike, preset: str, curve_dir: str | os.PathLike = "") -> list[tuple[str, list[dict]]]:
+    """The learning curves a results folder holds, each as (where it was measured, its rows): `make curve`'s
+    (``curve_dir``, else ``<results>/curve``) and, for the cpu preset, the GPU check's curve
+    (``<results>/../device_check/curve.csv``: ``bench/device_check.sh`` runs the cpu preset's curve on a GPU).
+    Seconds on a GPU and on a CPU do not share an axis, so each comes back on its own."""
+    results = Path(results)
+    places = [Path(curve_dir) if curve_dir else results / "curve"]
+    if preset == "cpu":
+        places.append(results.parent / "device_check")
+    found = []
+    for place in places:
+        rows = read_rows(place)
+        if rows:
+            devices = sorted({device_of(r) for r in rows})
+            found.append((" and ".join(devices) + f" ({place})", rows))
+    return found
+
+
 def write_rows(out_dir: str | os.PathLike, rows: list[dict]) -> Path:
     import pandas as pd
 

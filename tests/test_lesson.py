@@ -140,6 +140,22 @@ def test_curve_reading_finds_the_first_point_that_clears_or_says_how_far_it_went
     assert "**linear**, generation hit: does not clear its controls within 300 steps (1000 s trained through" in txt
     assert "**aligned**, generation hit: clears both controls at 0 steps, 12 s fitted" in txt
     assert read.curve([]).startswith("_No learning curve")
+    gpu = [{**rows[1], "steps": 1000, "seconds": 110.0, "device": "NVIDIA H200"}]
+    assert "within 1000 steps (110 s trained through the LLM on NVIDIA H200;" in read.curve(gpu)
+
+
+def test_measured_curves_finds_make_curves_and_the_gpu_checks_each_with_its_device(tmp_path):
+    from recinterp import curve as C
+
+    row = dict(metric="generation hit", n=60, variant="linear", steps=30, steps_target=30, seconds=100.0, model=0.0,
+               shuffled=0.0, zero=0.0, clears=False)
+    assert C.measured_curves(tmp_path / "cpu", "cpu") == []
+    C.write_rows(tmp_path / "cpu" / "curve", [row])  # an older CSV: no device column, measured on the CPU
+    C.write_rows(tmp_path / "device_check", [{**row, "device": "NVIDIA H200"}])
+    found = C.measured_curves(tmp_path / "cpu", "cpu")
+    assert [w.split(" (")[0] for w, _ in found] == ["cpu", "NVIDIA H200"] and all(len(r) == 1 for _, r in found)
+    assert [w.split(" (")[0] for w, _ in C.measured_curves(tmp_path / "smoke", "smoke")] == []  # the check runs cpu's
+    assert len(C.measured_curves(tmp_path / "x", "smoke", curve_dir=tmp_path / "cpu" / "curve")) == 1
 
 
 def test_variant_choice_says_when_no_ablation_ran():

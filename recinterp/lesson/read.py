@@ -205,13 +205,16 @@ def headline(runs: list[dict], roles=("main",)) -> str:
 def curve(rows: list[dict]) -> str:
     """After the learning curve (``recinterp.curve``'s rows): per route and reading, the first point that clears
     both soft-token controls, or how far it went without clearing them."""
+    from recinterp.curve import device_of
+
     lines = []
     keys = list(dict.fromkeys((r["variant"], r["metric"]) for r in rows))
     for v, m in keys:
         pts = sorted([r for r in rows if (r["variant"], r["metric"]) == (v, m)], key=lambda r: r["seconds"])
         lit = next((r for r in pts if r["clears"]), None)
         last = pts[-1]
-        how = "fitted" if v == "aligned" else "trained through the LLM"
+        on = "" if device_of(last) == "cpu" else f" on {device_of(last)}"  # seconds on a GPU are not a CPU's
+        how = ("fitted" if v == "aligned" else "trained through the LLM") + on
         if lit is not None:
             lines.append(f"- **{v}**, {m}: clears both controls at {int(lit['steps'])} steps, {lit['seconds']:.0f} s "
                          f"{how} (model {lit['model']:.3f}, shuffled {lit['shuffled']:.3f}, zero {lit['zero']:.3f}, "
