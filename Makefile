@@ -22,7 +22,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.recinterp-setup
 BOOK_STAMP := $(VENV)/.recinterp-book
 
-# bench-llm: one architecture with random weights (recinterp.memory.ARCHS), e.g. make bench-llm ARCH=llama2-7b BATCH="16 256"
+# bench-llm: one architecture with random weights (recinterp.memory.ARCHS), e.g. make bench-llm ARCH=llama2-7b BATCH="16 128"
 ARCH       ?= smollm2-135m
 BATCH      ?= 16
 
