@@ -92,7 +92,11 @@ def test_device_check_dry_run_of_the_curve(tmp_path, llara_dir):
     df = pd.read_csv(out / "curve.csv")
     assert set(df.variant) == {"aligned", "linear", "conv_pool"} and sorted(set(df.steps_target)) == [0, 1, 2]
     assert (out / "curve.png").stat().st_size > 0
-    assert {p.name for p in out.iterdir()} <= {"summary.json", "log.txt", "curve.csv", "curve.png", "results.tar.gz"}
+    assert set(df.device) == {"cpu"}  # each row names where it was measured (a GPU by name)
+    assert "trained movielens/sasrec" in (out / "curve_log.txt").read_text()  # the curve's own log, beside the check's
+    # what comes back from a lent machine: at most 8 files
+    assert {p.name for p in out.iterdir()} <= {"summary.json", "log.txt", "curve.csv", "curve.png", "curve_log.txt",
+                                               "results.tar.gz"}
 
 
 def test_device_check_skips_the_curve_when_no_time_is_left(tmp_path):
