@@ -136,8 +136,9 @@ if [ $DRY = 1 ]; then
     CURVE_COMMON=(--preset smoke --llm tiny --threads 1); CURVE_DEFAULT="linear:0,2 conv_pool:0,1"; CHECK_LIMIT_S=${DRY_CHECK_LIMIT_S:-3600}
 else
     [ "$DEVICE_NAME" != cpu ] || { log "no GPU visible: use --dry-run on a CPU machine"; exit 1; }
-    # batch 16 (the paper's) and one that fills an H200 by recinterp.memory's estimate (7B: 105 GB at 256;
-    # a batch that does not fit is reported as out of memory, the others still run)
+    # batch 16 (the paper's) and one that fills an H200 by recinterp.memory's estimate, peak factor included
+    # (7B: 111 GB at 128; 256 ran out of memory on the H200); a batch that does not fit is reported as out of
+    # memory and the others still run
     DEV=cuda; BENCH=("smollm2-135m:100:16 1024" "llama2-7b:150:16 128"); BENCH_ARGS=(--repeats 3 --single-samples 2)
     NB_PARAMS=(--param device=cuda); TRAIN_STEPS=20; LIMITS=(270 60)
     # the cpu preset's curve (SmolLM2, 60 cases, its controls) with GPU-sized steps; the linear variant first
