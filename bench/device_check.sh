@@ -137,7 +137,7 @@ if [ $DRY = 1 ]; then
 else
     [ "$DEVICE_NAME" != cpu ] || { log "no GPU visible: use --dry-run on a CPU machine"; exit 1; }
     # batch 16 (the paper's) and one that fills an H200 by recinterp.memory's estimate, peak factor included
-    # (7B: 111 GB at 128; 256 ran out of memory on the H200); a batch that does not fit is reported as out of
+    # (7B: 113 GB at 128; 256 ran out of memory on the H200); a batch that does not fit is reported as out of
     # memory and the others still run
     DEV=cuda; BENCH=("smollm2-135m:100:16 1024" "llama2-7b:150:16 128"); BENCH_ARGS=(--repeats 3 --single-samples 2)
     NB_PARAMS=(--param device=cuda); TRAIN_STEPS=20; LIMITS=(270 60)
