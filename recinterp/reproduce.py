@@ -171,7 +171,7 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
     if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fp \
             and (out_dir / "metrics.json").exists():
         log(f"[skip] {nb_path.name}: finished earlier ({out_dir})")
-        return json.loads(stamp.read_text())
+        return {**json.loads(stamp.read_text()), "ran": False}
     values = {"preset": preset, "output_dir": str(out_dir), "results_dir": str(results),
               "checkpoint_dir": str(results / "checkpoints")}
     params = {k: v for k, v in {**values, **extra_params}.items() if k in declared}
@@ -188,7 +188,7 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
             "commit": commit}
     write_json_atomic(stamp, info)
     log(f"[done] {nb_path.name} in {info['seconds']:.0f} s")
-    return info
+    return {**info, "ran": True}
 
 
 def time_table(timings: dict[str, float], ran: dict[str, bool]) -> str:
@@ -219,10 +219,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     timings, ran = {}, {}
     for nb in nbs:
-        started = time.time()
         info = run_notebook(nb, a.preset, results, a.force, log=log, extra_params=extra)
-        timings[nb.name] = info["seconds"]
-        ran[nb.name] = time.time() - started >= info["seconds"]  # a skipped one returns its earlier time at once
+        timings[nb.name], ran[nb.name] = info["seconds"], info["ran"]
     write_json_atomic(results / "timings.json", timings)
     print(f"\nAll {len(nbs)} notebooks done in {_fmt_seconds(time.time() - t0)}. Outputs: {results}\n")
     print(time_table(timings, ran))

@@ -105,4 +105,7 @@ def test_run_notebook_reports_each_cell_while_it_runs(tmp_path):
     # the declared parameters cell, papermill's injected one, and the work cell
     assert [line.split(" at ")[0].strip() for line in progress] == ["07_demo: cell 1/3", "07_demo: cell 2/3",
                                                                     "07_demo: cell 3/3"]
-    assert progress[-1].endswith("Work") and info["seconds"] >= 0
+    assert progress[-1].endswith("Work") and info["seconds"] >= 0 and info["ran"]
+    again = reproduce.run_notebook(nb, "smoke", tmp_path / "res", log=lines.append)  # the same: skipped
+    assert not again["ran"] and again["seconds"] == info["seconds"] and lines[-1].startswith("[skip]")
+    assert "ran" not in json.loads((tmp_path / "res" / "07_demo" / "done.json").read_text())  # not in the stamp
