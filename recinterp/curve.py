@@ -159,9 +159,12 @@ def measured_curves(results: str | os.PathLike, preset: str, curve_dir: str | os
     found = []
     for place in places:
         rows = read_rows(place)
-        if rows:
-            devices = sorted({device_of(r) for r in rows})
-            found.append((" and ".join(devices) + f" ({place})", rows))
+        if rows:  # named by the results folder's path, not this machine's (the figure's title names the device)
+            try:
+                where = place.resolve().relative_to(results.resolve().parent.parent).as_posix()
+            except ValueError:
+                where = place.name
+            found.append((where, rows))
     return found
 
 
@@ -319,7 +322,7 @@ def plot_curve(rows: list[dict], path: str | os.PathLike, title: str = "", prese
         ax.set_xscale("symlog", linthresh=10)
         ax.set_xlim(0, max(10.0, float(df["seconds"].max())) * 2)  # from 0, with a decade or more in view
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_xlabel("seconds of training (labels: steps; shaded: shuffled / zeroed controls, 95% CIs)")
+        ax.set_xlabel("seconds of training\n(labels: steps; shaded: shuffled / zeroed controls, 95% CIs)")
         ax.set_ylabel(m)
         ax.set_title(f"{m} (n = {int(df[df.metric == m]['n'].max())})")
         ax.legend(fontsize=8, loc="upper left")

@@ -149,13 +149,15 @@ def test_measured_curves_finds_make_curves_and_the_gpu_checks_each_with_its_devi
 
     row = dict(metric="generation hit", n=60, variant="linear", steps=30, steps_target=30, seconds=100.0, model=0.0,
                shuffled=0.0, zero=0.0, clears=False)
-    assert C.measured_curves(tmp_path / "cpu", "cpu") == []
-    C.write_rows(tmp_path / "cpu" / "curve", [row])  # an older CSV: no device column, measured on the CPU
-    C.write_rows(tmp_path / "device_check", [{**row, "device": "NVIDIA H200"}])
-    found = C.measured_curves(tmp_path / "cpu", "cpu")
-    assert [w.split(" (")[0] for w, _ in found] == ["cpu", "NVIDIA H200"] and all(len(r) == 1 for _, r in found)
-    assert [w.split(" (")[0] for w, _ in C.measured_curves(tmp_path / "smoke", "smoke")] == []  # the check runs cpu's
-    assert len(C.measured_curves(tmp_path / "x", "smoke", curve_dir=tmp_path / "cpu" / "curve")) == 1
+    assert C.measured_curves(tmp_path / "results" / "cpu", "cpu") == []
+    C.write_rows(tmp_path / "results" / "cpu" / "curve", [row])  # an older CSV: no device column, the CPU's
+    C.write_rows(tmp_path / "results" / "device_check", [{**row, "device": "NVIDIA H200"}])
+    found = C.measured_curves(tmp_path / "results" / "cpu", "cpu")
+    # named by the results folder's own path (no machine path in a figure's title); the rows say the device
+    assert [w for w, _ in found] == ["results/cpu/curve", "results/device_check"]
+    assert [{C.device_of(r) for r in rows} for _, rows in found] == [{"cpu"}, {"NVIDIA H200"}]
+    assert C.measured_curves(tmp_path / "results" / "smoke", "smoke") == []  # the GPU check runs the cpu preset's
+    assert len(C.measured_curves(tmp_path / "x", "smoke", curve_dir=tmp_path / "results" / "cpu" / "curve")) == 1
 
 
 def test_variant_choice_says_when_no_ablation_ran():
