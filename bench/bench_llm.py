@@ -32,6 +32,7 @@ token-space alignment fit (``recinterp.align``) when that module exists.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -320,10 +321,8 @@ def main(argv=None) -> dict:
            "runs": []}
     for B in a.batch:
         r = bench_batch(a, llm, interp, cases, B, peak)
-        if r.get("error") and dev.type == "cuda":  # an out-of-memory batch leaves its blocks cached:
-            import gc  # free them, or every later stage fails too (the first GPU check's 7B generation did)
-
-            gc.collect()
+        if r.get("error") and dev.type == "cuda":  # an out-of-memory batch leaves its blocks cached: free them,
+            gc.collect()  # or every later stage fails too (the first GPU check's 7B generation did)
             torch.cuda.empty_cache()
         res["runs"].append(r)
         print(f"batch {B}: " + (r.get("error") or summary(r)), flush=True)

@@ -51,20 +51,26 @@ T_START=$(date +%s)
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$LOG"; }
 declare -A STATUS SECONDS_USED
-# stage NAME LIMIT_S CMD...: run with a time limit, log everything, record status and seconds
+# seconds left of the check's own limit, 10 kept to pack
+left_s() { echo $(( CHECK_LIMIT_S - ($(date +%s) - T_START) - 10 )); }
+# finished NAME RC SECONDS LIMIT_S: record a stage's status from its exit code, log it, rewrite the summary
+finished() {
+    SECONDS_USED[$1]=$3
+    case $2 in 0) STATUS[$1]=ok ;; 124|137) STATUS[$1]="timeout after ${4}s" ;; *) STATUS[$1]="failed (exit $2)" ;; esac
+    log "   $1: ${STATUS[$1]} in $3 s"
+    write_summary
+}
+# stage NAME LIMIT_S CMD...: run with a time limit (never past the check's own), log everything, record it
 stage() {
     local name=$1 limit=$2 t0 rc cap
     shift 2
-    cap=$(( CHECK_LIMIT_S - ($(date +%s) - T_START) - 10 ))  # never past the check's own limit (10 s to pack)
+    cap=$(left_s)
     [ "$limit" -le "$cap" ] || limit=$(( cap > 1 ? cap : 1 ))
     log "== $name (limit ${limit}s): $*"
     t0=$(date +%s)
     timeout --kill-after=10 "$limit" "$@" >> "$LOG" 2>&1
     rc=$?
-    SECONDS_USED[$name]=$(( $(date +%s) - t0 ))
-    case $rc in 0) STATUS[$name]=ok ;; 124|137) STATUS[$name]="timeout after ${limit}s" ;; *) STATUS[$name]="failed (exit $rc)" ;; esac
-    log "   $name: ${STATUS[$name]} in ${SECONDS_USED[$name]} s"
-    write_summary
+    finished "$name" $rc $(( $(date +%s) - t0 )) "$limit"
 }
 write_summary() {
     {
@@ -159,7 +165,7 @@ fi
 # -- (d) task 2's learning curve: started now, in the background, with what is left of the check's limit --
 CURVE_PID=
 if has_stage curve; then
-    left=$(( CHECK_LIMIT_S - ($(date +%s) - T_START) - 10 ))  # 10 s to pack
+    left=$(left_s)
     if [ $left -lt 60 ]; then
         STATUS[curve]="skipped: ${left}s left of ${CHECK_LIMIT_S}s"; SECONDS_USED[curve]=0
         log "   curve: ${STATUS[curve]}"; write_summary
@@ -193,11 +199,8 @@ fi
 if [ -n "$CURVE_PID" ]; then
     wait "$CURVE_PID"
     read -r rc t_end < "$WORK/curve.rc" 2>/dev/null || { rc=1; t_end=$(date +%s); }
-    SECONDS_USED[curve]=$(( t_end - CURVE_T0 ))  # its own time, not the wait for the other stages
-    case $rc in 0) STATUS[curve]=ok ;; 124|137) STATUS[curve]="timeout after ${left}s" ;; *) STATUS[curve]="failed (exit $rc)" ;; esac
-    log "   curve: ${STATUS[curve]} in ${SECONDS_USED[curve]} s"
     cp "$WORK/curve/curve.csv" "$WORK/curve/curve.png" "$OUT_DIR/" 2>> "$LOG" || true
-    write_summary
+    finished curve "$rc" $(( t_end - CURVE_T0 )) "$left"  # its own time, not the wait for the other stages
 fi
 
 # -- pack: everything but weights, in one archive beside the summary ------------------------------------

@@ -327,8 +327,7 @@ def plot_curve(rows: list[dict], path: str | os.PathLike, title: str = "", prese
         ax.set_title(f"{m} (n = {int(df[df.metric == m]['n'].max())})")
         ax.legend(fontsize=8, loc="upper left")
     note = df.iloc[-1]
-    device = note.get("device")
-    on = f"{device} + " if isinstance(device, str) and device != "cpu" else ""  # rows before the column: the CPU
+    on = "" if device_of(note) == "cpu" else f"{device_of(note)} + "
     fig.suptitle(f"{title}  —  {on}torch threads {note['threads']}, load {note['load5']} (5 min) on {note['cpus']} cpus")
     stamp(fig, preset)
     fig.tight_layout()

@@ -256,14 +256,21 @@ def save_copy(model: nn.Module, tokenizer, folder: Path) -> Path:
     return folder
 
 
+def _verify_copy(folder: Path) -> None:
+    """Check every file of a copy against its SHA256SUMS (``config.IntegrityError`` naming the file otherwise)."""
+    from recinterp.config import read_sums, verify
+
+    names = list(read_sums(folder) or {})
+    verify(folder, names or ["model.safetensors"], f"delete {folder} (it is rebuilt from the GGUF)")
+
+
 def _sound_copy(folder: Path) -> bool:
     """Whether ``folder`` holds a copy whose files all match its SHA256SUMS."""
-    from recinterp.config import IntegrityError, read_sums, verify
+    from recinterp.config import IntegrityError
 
     try:
-        names = list(read_sums(folder) or {})
-        verify(folder, names or ["model.safetensors"], "")
-        return bool(names)
+        _verify_copy(folder)
+        return True
     except (IntegrityError, OSError):
         return False
 
@@ -273,10 +280,7 @@ def read_copy(folder: Path, dtype: torch.dtype):
     (``config.IntegrityError`` naming the file otherwise)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from recinterp.config import read_sums, verify
-
-    names = list(read_sums(folder) or {})
-    verify(folder, names or ["model.safetensors"], f"delete {folder} (it is rebuilt from the GGUF)")
+    _verify_copy(folder)
     return AutoTokenizer.from_pretrained(str(folder)), AutoModelForCausalLM.from_pretrained(str(folder), **_dtype_kw(dtype))
 
 

@@ -228,7 +228,7 @@ def load_interpreter(folder: str | os.PathLike, checkpoints: str | os.PathLike |
                          f"{rec.get('dataset')!r}): build the TrainedInterpreter from its parts instead")
     if llm is None or isinstance(llm, str):
         llm = load_llm(llm or rec.get("llm") or "embedded", device=device)
-    adapter = load_adapter(folder, d_llm=llm.hidden_size).to(llm.device)  # SHA-256 checked; width checked
+    adapter = load_adapter(folder, d_llm=llm.hidden_size)  # SHA-256 checked; width checked; Interpreter moves it
     ckpt = Path(checkpoints) if checkpoints is not None else _find_checkpoints(folder.resolve(), rec["dataset"],
                                                                                 rec["encoder"])
     if ckpt is None:

@@ -169,8 +169,8 @@ def route_view(run, i: int, llm, titles: list[str], seed: int = 0) -> RouteView:
     if cases is None or not gen:
         raise ValueError(f"run {run.key} kept no evaluated cases with generated answers: a worked case reads both "
                          f"(evaluate it with generate=True)")
-    adapter = load_adapter(run.result["adapter_dir"], d_llm=llm.hidden_size).to(llm.device).eval()
-    interp = Interpreter(llm, adapter, max_target_tokens=None)
+    adapter = load_adapter(run.result["adapter_dir"], d_llm=llm.hidden_size).eval()
+    interp = Interpreter(llm, adapter, max_target_tokens=None)  # puts the adapter on the LLM's device
     (ex,) = make_examples(cases, [i], titles, llm, adapter.cfg.n_tokens, phase="eval", with_targets=False,
                           layout=adapter.cfg.layout)
     feats = cases.features[i:i + 1].to(llm.device)
