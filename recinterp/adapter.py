@@ -7,6 +7,7 @@ the residual task feeds [h_before, h_after]).  Output: (B, n_tokens, d_llm).
 Kinds:
 - ``linear``      per position, Linear(d_in, t * d_llm) with t = n_tokens / P tokens per
                   position (P=10, n_tokens=10: one soft token per state; P=1, n_tokens=4: 4 tokens).
+                  ``standardize`` puts a fixed per-feature standardisation first (``fit_input_stats``).
 - ``conv_pool``   the authors' adapter: Conv2d(1, 1, (P, 1)) pools the P states into one,
                   then Linear(d_in, n_tokens * d_llm) (n_tokens=1 in their code).
 - ``mlp2x_gelu``  per position like ``linear`` but Linear -> GELU -> Linear (LLaVA-1.5);
@@ -17,6 +18,13 @@ Kinds:
                   softmax at ``temperature``, the expected item embedding over the encoder's item
                   table, then the item aligner (an ``mlp2x_gelu`` with n_tokens / P tokens).  A position
                   whose state is all zero (padding) gives zero soft tokens.
+
+Two options bring the paper's end-to-end adapters (``linear``, ``conv_pool``) into the LLM's
+scale, without which they learn slowly or not at all (notebook 04's evidence, ``tests/test_must_light.py``):
+``standardize`` (the recommender's item embeddings have per-feature std ~0.07, its states ~1
+around uncentred means) and ``out_norm`` (every soft token rescaled to this norm: a fresh
+linear adapter writes tokens of norm ~15, the LLM's own token embeddings have norm ~3.2;
+``llm_token_norm`` measures it, and a preset's ``"out_norm": "llm"`` asks for that value).
 
 An adapter saves and loads on its own (``adapter.safetensors`` + ``adapter_config.json``
 naming the encoder, dataset, LLM and task it was trained for), like a PEFT adapter, and a
@@ -47,10 +55,11 @@ class AdapterConfig:
     n_positions: int = 1  # P: states per placeholder (10 = all positions, 1 = last state / item)
     n_tokens: int = 1  # soft tokens per placeholder
     hidden: int = 0  # mlp2x_gelu / structured: middle width of the MLP (0: d_llm)
-    standardize: bool = False  # mlp2x_gelu / structured: standardise the MLP's input (fixed mean/std buffers)
+    standardize: bool = False  # standardise the input (fixed mean/std buffers; linear / conv_pool: fit_input_stats)
     n_items: int = 0  # structured: catalogue size of the readout / item table
     d_item: int = 0  # structured: width of the item table (the encoder's d)
     temperature: float = 1.0  # structured: softmax temperature of the readout (small = sharp)
+    out_norm: float = 0.0  # every soft token rescaled to this L2 norm (0: off; see llm_token_norm)
     layout: str = "inline"  # how the prompt lays the soft tokens out: "inline", or "list" (one numbered line per position)
     # Provenance, saved with the weights: what the adapter was trained against.
     input: str = "last"  # item | all | last | pair | diff | two_slots (see recinterp.tasks)
@@ -75,15 +84,16 @@ class PerPosition(nn.Module):
 class ConvPool(nn.Module):
     """(B, P, d_in) -> (B, k, d_llm): learned weighted sum over positions, then one linear."""
 
-    def __init__(self, P: int, d_in: int, k: int, d_llm: int):
+    def __init__(self, P: int, d_in: int, k: int, d_llm: int, standardize: bool = False):
         super().__init__()
+        self.std = Standardize(d_in) if standardize else nn.Identity()
         self.pool = nn.Conv2d(1, 1, (P, 1))  # one weight per position (+ bias), shared over features
         self.proj = nn.Linear(d_in, k * d_llm)
         self.k, self.d_llm = k, d_llm
 
     def forward(self, x):
         B = x.shape[0]
-        pooled = self.pool(x.unsqueeze(1)).view(B, -1)  # (B, 1, P, d_in) -> (B, 1, 1, d_in) -> (B, d_in)
+        pooled = self.pool(self.std(x).unsqueeze(1)).view(B, -1)  # (B, 1, P, d_in) -> (B, 1, 1, d_in) -> (B, d_in)
         return self.proj(pooled).view(B, self.k, self.d_llm)
 
 
@@ -137,15 +147,18 @@ def _layers(cfg: AdapterConfig) -> nn.Module:
     P, k, d_in, d = cfg.n_positions, cfg.n_tokens, cfg.d_in, cfg.d_llm
     if min(P, k, d_in, d) < 1:
         raise ValueError(f"adapter sizes must be positive: {cfg}")
+    if cfg.out_norm < 0:
+        raise ValueError(f"out_norm must be >= 0 (0: off), got {cfg.out_norm}")
     if cfg.kind == "conv_pool":
-        return ConvPool(P, d_in, k, d)
+        return ConvPool(P, d_in, k, d, cfg.standardize)
     if cfg.kind in ("linear", "mlp2x_gelu", "structured"):
         if k % P:
             raise ValueError(f"{cfg.kind} maps each of the {P} positions to n_tokens/P soft tokens; "
                              f"n_tokens={k} is not a multiple of {P} (use conv_pool to pool positions)")
         t = k // P
         if cfg.kind == "linear":
-            return PerPosition(nn.Linear(d_in, t * d), t, d)
+            lin = nn.Linear(d_in, t * d)
+            return PerPosition(nn.Sequential(Standardize(d_in), lin) if cfg.standardize else lin, t, d)
         if cfg.kind == "mlp2x_gelu":
             return PerPosition(_mlp(d_in, cfg.hidden or d, t * d, cfg.standardize), t, d)
         if min(cfg.n_items, cfg.d_item) < 1:
@@ -166,7 +179,10 @@ class Adapter(nn.Module):
         P, d_in = self.cfg.n_positions, self.cfg.d_in
         if x.dim() != 3 or x.shape[1:] != (P, d_in):
             raise ValueError(f"adapter expects (B, {P}, {d_in}) states, got {tuple(x.shape)}")
-        return self.layers(x.to(self.dtype))
+        soft = self.layers(x.to(self.dtype))
+        if self.cfg.out_norm > 0:  # each soft token onto the sphere of the LLM's own token norms (zeros stay zero)
+            soft = soft * (self.cfg.out_norm / soft.norm(dim=-1, keepdim=True).clamp_min(1e-6))
+        return soft
 
     @property
     def dtype(self) -> torch.dtype:
@@ -187,6 +203,50 @@ class Adapter(nn.Module):
         write_json_atomic(folder / CONFIG_NAME, asdict(self.cfg))
         seal(folder, (WEIGHTS_NAME, CONFIG_NAME))
         return folder
+
+
+def llm_token_norm(llm) -> float:
+    """The mean L2 norm of the LLM's input token embeddings (the scale its layers expect; SmolLM2-135M: ~3.2)."""
+    w = llm.model.get_input_embeddings().weight.detach().float()
+    return float(w.norm(dim=-1).mean())
+
+
+@torch.no_grad()
+def fit_input_stats(adapter: "Adapter", features: torch.Tensor) -> "Adapter":
+    """Set a ``standardize`` adapter's per-feature mean/std from training inputs ``features`` (..., d_in).
+
+    All-zero rows (padding positions) are left out.  A no-op for an adapter without ``standardize``;
+    the aligners of recinterp.align fit their own."""
+    stds = [m for m in adapter.modules() if isinstance(m, Standardize)]
+    if not stds:
+        return adapter
+    x = features.detach().float().reshape(-1, adapter.cfg.d_in)
+    x = x[x.abs().sum(-1) > 0]
+    if len(x) < 2:
+        raise ValueError(f"fit_input_stats needs at least 2 non-zero input rows, got {len(x)}")
+    for m in stds:
+        m.mean.copy_(x.mean(0))
+        m.std.copy_(x.std(0).clamp(min=1e-6))
+    return adapter
+
+
+@torch.no_grad()
+def match_output_norm(adapter: "Adapter", features: torch.Tensor, norm: float) -> "Adapter":
+    """Rescale a fresh ``linear`` / ``conv_pool`` adapter's last layer so that its soft tokens on ``features``
+    have mean L2 norm ``norm`` (the LLM's token scale): a norm-matched start.  PyTorch's default init
+    writes tokens of norm ~14 from unit-variance inputs, 4-5x the embedded LLM's own tokens."""
+    if adapter.cfg.kind not in ("linear", "conv_pool"):
+        raise ValueError(f"match_output_norm rescales a linear or conv_pool adapter, not {adapter.cfg.kind!r}")
+    last = [m for m in adapter.modules() if isinstance(m, nn.Linear)][-1]
+    out_norm, adapter.cfg.out_norm = adapter.cfg.out_norm, 0.0  # measure the raw tokens
+    try:
+        x = features.detach().reshape(-1, *features.shape[-2:]).to(last.weight.device)
+        now = float(adapter(x).float().norm(dim=-1).mean())
+    finally:
+        adapter.cfg.out_norm = out_norm
+    last.weight.mul_(norm / max(now, 1e-12))
+    last.bias.mul_(norm / max(now, 1e-12))
+    return adapter
 
 
 def build_adapter(cfg: AdapterConfig | None = None, **kw) -> Adapter:
@@ -249,6 +309,8 @@ def init_from(target: Adapter, source: Adapter) -> Adapter:
     if t_sd.keys() != s_sd.keys():
         raise ValueError(f"cannot initialise a {target.cfg.kind} adapter from a {source.cfg.kind} one")
     for k, v in s_sd.items():
+        if k.endswith((".mean", ".std")) and v.dim() == 1 and t_sd[k].shape != v.shape:
+            continue  # input statistics of another input width: the target fits its own (fit_input_stats)
         if t_sd[k].shape == v.shape:
             t_sd[k].copy_(v)
         elif v.dim() == 2 and t_sd[k].shape == (v.shape[0], 2 * v.shape[1]):  # a Linear reading [h_before, h_after]

@@ -107,7 +107,7 @@ def check_resume_config(saved: dict | None, cfg: TrainConfig, where: Path) -> No
 # Adapter fields a resume may not change: its shape and what it reads (``llm`` is a name only;
 # its width is d_llm, and the same model may be named by a hub id or a local path).
 ADAPTER_FIXED = ("kind", "d_in", "d_llm", "n_positions", "n_tokens", "hidden", "standardize", "n_items", "d_item",
-                 "temperature", "layout", "input", "task", "encoder", "dataset")
+                 "temperature", "out_norm", "layout", "input", "task", "encoder", "dataset")
 
 
 def check_resume_adapter(adapter, where: Path) -> None:

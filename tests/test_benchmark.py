@@ -145,9 +145,11 @@ def test_dreamrec_variants_bridges_and_item_norms():
     torch.manual_seed(0)
     enc = build_encoder("sasrec", n_items=N, d=8, n_blocks=1)
     name, frozen = dreamrec_variant("frozen", N, {"d": 8, "T": 5}, enc)
-    assert name == "dreamrec" and frozen.cfg.item_source == "frozen"
+    assert name == "dreamrec_frozen" and frozen.cfg.item_source == "frozen" and frozen.cfg.w == 0.0
     name, learned = dreamrec_variant("learned", N, {"d": 8, "T": 5})
-    assert name == "dreamrec_learned"
+    assert name == "dreamrec_learned" and (learned.cfg.objective, learned.cfg.w) == ("mse", 2.0)
+    _, pre = dreamrec_variant("pretrained_softmax", N, {"d": 8, "T": 5}, enc)
+    assert pre.item_embeddings.weight.requires_grad and not frozen.item_embeddings.weight.requires_grad
     with pytest.raises(ValueError, match="unknown DreamRec variant"):
         dreamrec_variant("other", N, {})
     with pytest.raises(ValueError, match="table_encoder"):

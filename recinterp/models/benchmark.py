@@ -22,7 +22,7 @@ from recinterp.data.types import RecDataset, Split
 from recinterp.metrics import format_ci, paired_bootstrap_diff, summarize
 
 from .dreamrec import DreamRec, DreamRecConfig, bridge_report
-from .train import FitConfig, Popularity, TrainResult, evaluate_rows, expand_prefixes, fit
+from .train import FitConfig, Popularity, TrainResult, evaluate_rows, expand_prefixes, fit, seed_everything
 
 CI_METRICS = ("HR@10", "NDCG@10")  # the metrics recorded with a bootstrap CI
 BASELINE = "popularity"
@@ -70,22 +70,50 @@ def bridge_reports(trained: dict, dname: str, n_items: int, table_from: str, see
         raise ValueError(f"bridge_reports: no model {table_from!r} trained on {dname!r} (has {sorted(models)})")
     tables = {m: model.item_embeddings.weight[:n_items].detach().cpu() for m, model in models.items()}
     encoders = [m for m in models if not m.startswith("dreamrec")]
-    pairs = [("dreamrec_learned", table_from)] + [(table_from, e) for e in encoders if e != table_from]
+    pairs = [(m, table_from) for m in models if m.startswith("dreamrec_") and models[m].cfg.item_source != "frozen"]
+    pairs += [(table_from, e) for e in encoders if e != table_from]
     return {f"{dname}: {src} -> {dst}": bridge_report(tables[src], tables[dst], seed=seed)
             for src, dst in pairs if src in tables and dst in tables}
 
 
+# The DreamRec variants notebook 02 and ``python -m recinterp.models.dreamrec_grid`` train: name -> (model settings over
+# the preset's ``dreamrec.model``, training settings over its ``dreamrec.train``).  Every one is early-stopped on
+# validation NDCG@10 ranked at its own guidance weight ``w``.  Checkpoint names: ``dreamrec_<variant>``; the best
+# frozen-table variant on validation is also saved as ``dreamrec``, the one notebook 05 instantiates.
+DREAMREC_VARIANTS = {
+    # the authors' set-up (their code: Adam lr 5e-3, no weight decay, an N(0, 1) table learned with the MSE, w = 2)
+    "learned": ({"item_source": "learned", "objective": "mse", "w": 2.0}, {"lr": 5e-3, "weight_decay": 0.0}),
+    # a trained encoder's table, frozen and rescaled: nothing can collapse
+    "frozen": ({"item_source": "frozen", "objective": "mse", "w": 0.0}, {}),
+    # the frozen table, trained to rank: cosine error + softmax over the catalogue (PreferDiff's idea, all items negative)
+    "frozen_softmax": ({"item_source": "frozen", "objective": "softmax", "lam": 0.5, "tau": 0.1, "w": 0.0}, {}),
+    # PreferDiff (ICLR 2025) on the authors' learned table: cosine error + a preference term over in-batch negatives
+    "preferdiff": ({"item_source": "learned", "objective": "preferdiff", "lam": 0.4, "w": 0.0}, {}),
+    # ADRec's pre-train-then-align: start from the encoder's table, keep training it, rank with the softmax objective
+    "pretrained_softmax": ({"item_source": "pretrained", "objective": "softmax", "lam": 0.5, "tau": 0.1, "w": 0.0}, {}),
+    # a learned table four times wider (PreferDiff's best settings use far wider item embeddings)
+    "softmax_d256": ({"item_source": "learned", "objective": "softmax", "lam": 0.5, "tau": 0.1, "w": 0.0, "d": 256}, {}),
+}
+NEEDS_TABLE = ("frozen", "pretrained")
+
+
 def dreamrec_variant(variant: str, n_items: int, model_cfg: dict, table_encoder=None) -> tuple[str, DreamRec]:
-    """(name, untrained DreamRec) of a variant: "frozen" (named "dreamrec") reads ``table_encoder``'s item table,
-    frozen and rescaled, so its ideal item lives in that encoder's item space; "learned" (named
-    "dreamrec_learned") trains its own table jointly with the MSE, the authors' set-up."""
-    if variant not in ("frozen", "learned"):
-        raise ValueError(f"unknown DreamRec variant {variant!r}: choose 'frozen' or 'learned'")
-    if variant == "frozen" and table_encoder is None:
-        raise ValueError("the frozen DreamRec needs the trained encoder whose item table it reads (table_encoder)")
-    table = table_encoder.item_embeddings.weight.detach().cpu() if variant == "frozen" else None
-    cfg = DreamRecConfig(n_items=n_items, item_source=variant, **model_cfg)
-    return ("dreamrec" if variant == "frozen" else f"dreamrec_{variant}"), DreamRec(cfg, item_table=table)
+    """(name, untrained DreamRec) of a variant of ``DREAMREC_VARIANTS`` over ``model_cfg`` (the preset's model
+    settings); frozen and pretrained tables come from ``table_encoder`` (a trained encoder)."""
+    if variant not in DREAMREC_VARIANTS:
+        raise ValueError(f"unknown DreamRec variant {variant!r}: choose one of {sorted(DREAMREC_VARIANTS)}")
+    over = DREAMREC_VARIANTS[variant][0]
+    needs = over["item_source"] in NEEDS_TABLE
+    if needs and table_encoder is None:
+        raise ValueError(f"the DreamRec variant {variant!r} reads a trained encoder's item table: pass table_encoder")
+    table = table_encoder.item_embeddings.weight.detach().cpu() if needs else None
+    cfg = DreamRecConfig(n_items=n_items, **{**model_cfg, **over})
+    return f"dreamrec_{variant}", DreamRec(cfg, item_table=table)
+
+
+def dreamrec_fit_config(variant: str, train_cfg: dict, seed: int = 0) -> FitConfig:
+    """The FitConfig of a variant: the preset's ``dreamrec.train`` under the variant's own training settings."""
+    return FitConfig(**{**train_cfg, **DREAMREC_VARIANTS[variant][1], "seed": seed})
 
 
 @dataclass
@@ -237,11 +265,52 @@ class Benchmark:
                 e["vs_popularity_HR@10"] = {s: self.vs(dname, mname, s) for s in d.evals}
             if mname.startswith("dreamrec"):
                 e["w_grid"] = self.w_grid(dname, mname)
-                if any(w == w_default for (dn, m, w, _) in self.w_rows if (dn, m) == (dname, mname)):
-                    e["w_best"] = {s: self.best_w(dname, mname, s, w_default) for s in d.evals}
+                w_own = e.get("w", w_default)  # the weight this DreamRec ranks with (its config's)
+                if any(w == w_own for (dn, m, w, _) in self.w_rows if (dn, m) == (dname, mname)):
+                    e["w_best"] = {s: self.best_w(dname, mname, s, w_own) for s in d.evals}
             models_out[mname] = e
         return {"n_items": d.ds.n_items, "n_train": len(d.train), "n_val": len(d.ds.val), "n_val_expanded": len(d.val),
                 **{f"n_{k}": len(v) for k, v in d.evals.items()}, "notes": d.ds.notes, "models": models_out}
+
+
+def fit_dreamrec(bench: Benchmark, dname: str, variants, model_cfg: dict, train_cfg: dict, table_encoder=None,
+                 w_grid=(), device="cpu", seed: int = 0, log=print) -> dict[str, DreamRec]:
+    """Train each DreamRec variant on ``dname``'s rows (``Benchmark.fit``: early stopping on validation at the
+    variant's own w), record its item-norm diagnostics and guidance grid; {name: trained model}."""
+    counts = bench.data[dname].popularity().counts
+    out = {}
+    for v in variants:
+        seed_everything(seed)
+        name, model = dreamrec_variant(v, bench.data[dname].ds.n_items, model_cfg, table_encoder)
+        if log:
+            c = model.cfg
+            log(f"{name}: table {c.item_source}, objective {c.objective}, d={c.d}, T={c.T}, schedule={c.schedule}, w={c.w}")
+        entry = bench.fit(dname, name, model.to(device), dreamrec_fit_config(v, train_cfg, seed), log=log)
+        entry.update(variant=v, w=model.cfg.w, objective=model.cfg.objective, item_source=model.cfg.item_source,
+                     diagnostics=item_norm_diagnostics(model, counts))
+        if w_grid:
+            bench.guidance_grid(dname, name, model, w_grid)
+        out[name] = model
+    return out
+
+
+def choose_dreamrec(bench: Benchmark, dname: str, models: dict, as_name: str = "dreamrec") -> str | None:
+    """The frozen-table variant with the best validation NDCG@10 (task 3 needs a frozen table: its ideal item is
+    then in the encoder's own space), recorded again under ``as_name`` with ``chosen_from`` (every frozen
+    candidate's validation score).  Chosen on validation only; returns the variant's model name (None: none frozen)."""
+    cands = {m: bench.results[(dname, m)]["best_val_NDCG@10"] for m, model in models.items()
+             if model.cfg.item_source == "frozen" and (dname, m) in bench.results}
+    if not cands:
+        return None
+    best = max(cands, key=cands.get)
+    bench.results[(dname, as_name)] = {**bench.results[(dname, best)], "chosen_from": cands, "chosen": best}
+    for (d, m, sp), r in list(bench.per_row.items()):
+        if (d, m) == (dname, best):
+            bench.per_row[(d, as_name, sp)] = r
+    for (d, m, w, sp), r in list(bench.w_rows.items()):
+        if (d, m) == (dname, best):
+            bench.w_rows[(d, as_name, w, sp)] = r
+    return best
 
 
 def item_norm_diagnostics(model, counts: torch.Tensor) -> dict:

@@ -59,7 +59,7 @@ def read_checkpoint_config(root, dataset: str, name: str) -> dict:
         folder = Path(root) / dataset
         saved = sorted(p.name for p in folder.iterdir() if (p / "config.json").exists()) if folder.is_dir() else []
         raise FileNotFoundError(f"no checkpoint for {name!r} on {dataset!r}: {path} is missing. Saved there: "
-                                f"{saved or 'none'}; known models: {sorted(ENCODERS) + ['dreamrec', 'dreamrec_learned']} "
+                                f"{saved or 'none'}; known models: {sorted(ENCODERS) + ['dreamrec', 'dreamrec_<variant>']} "
                                 f"(run notebooks/02_recommenders.ipynb first)")
     fix = f"re-save the checkpoint (rerun notebooks/02_recommenders.ipynb), or delete {path.parent}"
     if (path.parent / FILES[0]).exists():
@@ -87,7 +87,7 @@ def load_checkpoint(root, dataset: str, name: str, device: str | torch.device = 
         raise ValueError(f"unknown model {kind!r} in {weights.parent}")
     state = load_file(str(weights), device=str(device))
     cfg = cfg_cls(**info["config"])
-    if cls is DreamRec and cfg.item_source == "frozen":  # the frozen table is among the weights
+    if cls is DreamRec and cfg.item_source in ("frozen", "pretrained"):  # the table is among the weights
         scale = cfg.item_scale
         model = cls(cfg, item_table=state["encoder.item_embeddings.weight"][: cfg.n_items].cpu() * scale)
         cfg.item_scale = scale  # keep the saved scale exactly (recomputing the std may round)

@@ -45,6 +45,8 @@ from .sasrec import SASRec, SASRecConfig
 
 SCHEDULES = ("linear", "cosine", "exp", "sqrt")
 DENOISERS = ("mlp1", "mlp2")
+OBJECTIVES = ("mse", "cosine", "softmax", "preferdiff")
+ITEM_SOURCES = ("learned", "frozen", "pretrained")
 
 
 @dataclass
@@ -66,8 +68,18 @@ class DreamRecConfig:
     # "learned": the authors' set-up, item table trained jointly with the MSE loss.
     # "frozen": a given table (e.g. a trained SASRec's), divided by item_scale so its entries
     # have unit std, and kept fixed: x0 then lives in that encoder's item space (x0 * item_scale).
+    # "pretrained" (ADRec's pre-train-then-align): starts from that table, rescaled, and trains it.
     item_source: str = "learned"
-    item_scale: float = 1.0  # set from the table when item_source == "frozen"
+    item_scale: float = 1.0  # set from the table when item_source is "frozen" or "pretrained"
+    # The training objective on the denoiser's x0 estimate x0_hat (``DreamRec.loss``):
+    # "mse" (the authors'), "cosine" (1 - cos(x0_hat, x0)), "softmax" ((1 - lam) cosine error + lam x
+    # cross-entropy of the target among all items, logits cos(x0_hat, e_j) / tau), "preferdiff"
+    # (PreferDiff, ICLR 2025: lam x cosine error - (1 - lam) log sigmoid(gamma (err_neg - err_pos)),
+    # the negatives the batch's other targets).
+    objective: str = "mse"
+    lam: float = 0.5
+    tau: float = 0.1
+    gamma: float = 5.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -178,10 +190,15 @@ class DreamRec(nn.Module):
         """``item_table`` (n_items or n_items + 1, d): required when ``cfg.item_source == "frozen"``;
         ``cfg.item_scale`` is then set to the table's std (the config is updated in place)."""
         super().__init__()
-        if cfg.item_source not in ("learned", "frozen"):
-            raise ValueError(f"item_source must be 'learned' or 'frozen', got {cfg.item_source!r}")
-        if (item_table is not None) != (cfg.item_source == "frozen"):
-            raise ValueError("pass item_table exactly when item_source == 'frozen'")
+        if cfg.item_source not in ITEM_SOURCES:
+            raise ValueError(f"item_source must be one of {ITEM_SOURCES}, got {cfg.item_source!r}")
+        if (item_table is not None) != (cfg.item_source != "learned"):
+            raise ValueError(f"pass item_table exactly when item_source is 'frozen' or 'pretrained' "
+                             f"(got item_source={cfg.item_source!r}, item_table={'given' if item_table is not None else None})")
+        if cfg.objective not in OBJECTIVES:
+            raise ValueError(f"unknown DreamRec objective {cfg.objective!r}: choose one of {OBJECTIVES}")
+        if not 0.0 <= cfg.lam <= 1.0 or cfg.tau <= 0:
+            raise ValueError(f"DreamRec needs 0 <= lam <= 1 and tau > 0, got lam={cfg.lam}, tau={cfg.tau}")
         if cfg.schedule not in SCHEDULES:
             raise ValueError(f"unknown noise schedule {cfg.schedule!r}: choose one of {SCHEDULES}")
         if not 0.0 <= cfg.p_uncond < 1.0:
@@ -201,7 +218,8 @@ class DreamRec(nn.Module):
             cfg.item_scale = float(table.std())
             with torch.no_grad():
                 self.encoder.item_embeddings.weight[: cfg.n_items].copy_(table / cfg.item_scale)
-            self.encoder.item_embeddings.weight.requires_grad_(False)
+            if cfg.item_source == "frozen":
+                self.encoder.item_embeddings.weight.requires_grad_(False)
         self.none_embedding = nn.Parameter(torch.randn(cfg.d) * cfg.item_init_std)  # the "no condition" c
         self.denoiser = Denoiser(cfg.d, cfg.denoiser)
         self.schedule = DiffusionSchedule(cfg.schedule, cfg.T, cfg.beta_start, cfg.beta_end)
@@ -235,10 +253,37 @@ class DreamRec(nn.Module):
         B = c.shape[0]
         drop = torch.rand(B, 1, device=c.device) < self.cfg.p_uncond
         c = torch.where(drop, self.none_embedding.expand(B, -1), c)
-        x0 = self.item_embeddings(target_ids)  # (B, d), trained jointly (no negatives)
+        x0 = self.item_embeddings(target_ids)  # (B, d)
         t = torch.randint(0, self.cfg.T, (B,), device=c.device)
         x_t = self.schedule.q_sample(x0, t, torch.randn_like(x0))
-        return F.mse_loss(self.denoiser(x_t, c, t), x0)
+        return self.objective(self.denoiser(x_t, c, t), x0, target_ids)
+
+    def objective(self, x0_hat: torch.Tensor, x0: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
+        """The training loss of x0 estimates ``x0_hat`` (B, d) against the targets' embeddings ``x0`` (see
+        ``DreamRecConfig.objective``).  Only "mse" can be lowered by shrinking the learned table."""
+        cfg = self.cfg
+        if cfg.objective == "mse":
+            return F.mse_loss(x0_hat, x0)
+        err = 1 - F.cosine_similarity(x0_hat, x0, dim=-1)  # (B,)
+        if cfg.objective == "cosine":
+            return err.mean()
+        if cfg.objective == "softmax":
+            table = F.normalize(self.item_embeddings.weight[: self.n_items], dim=-1)
+            ce = F.cross_entropy(F.normalize(x0_hat, dim=-1) @ table.T / cfg.tau, target_ids)
+            return (1 - cfg.lam) * err.mean() + cfg.lam * ce
+        # preferdiff: every other target of the batch is a negative (the same item excepted)
+        B = x0.shape[0]
+        err_all = 1 - F.normalize(x0_hat, dim=-1) @ F.normalize(x0, dim=-1).T  # (B, B): [i, j] = error of i vs j's item
+        neg = (target_ids[:, None] != target_ids[None, :]).float()
+        err_neg = (err_all * neg).sum(1) / neg.sum(1).clamp(min=1)
+        pref = -F.logsigmoid(cfg.gamma * (err_neg - err))
+        pref = torch.where(neg.sum(1) > 0, pref, torch.zeros_like(pref)) if B > 1 else torch.zeros_like(pref)
+        return cfg.lam * err.mean() + (1 - cfg.lam) * pref.mean()
+
+    def diagnostics(self) -> dict:
+        """Recorded after every training epoch (``train.fit``): the mean item-embedding norm, which falls
+        when an MSE-trained learned table collapses."""
+        return {"item_norm_mean": float(self.item_embeddings.weight[: self.n_items].detach().norm(dim=1).mean())}
 
     def guided_x0(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor, w: float) -> torch.Tensor:
         B = x_t.shape[0]
@@ -280,7 +325,7 @@ class DreamRec(nn.Module):
 
     def to_source_space(self, x0: torch.Tensor) -> torch.Tensor:
         """Frozen tables only: x0 in the units of the table it was built from (the encoder can read it)."""
-        if self.cfg.item_source != "frozen":
+        if self.cfg.item_source != "frozen":  # a pretrained table has moved away from its source while training
             raise ValueError("x0 of a DreamRec with a learned item table has no source space: "
                              "use fit_embedding_bridge to map it into an encoder's space")
         return x0 * self.cfg.item_scale

@@ -121,7 +121,8 @@ def fit(model: torch.nn.Module, train: Split, val: Split, cfg: FitConfig,
         train_s = time.perf_counter() - t_ep
         val_m = evaluate_means(model, val, batch_size=cfg.eval_batch_size, seed=cfg.seed)
         row = {"epoch": epoch, "loss": total / n, "train_seconds": train_s,
-               "seconds": time.perf_counter() - t_ep, **{f"val_{k}": v for k, v in val_m.items() if k != "n"}}
+               "seconds": time.perf_counter() - t_ep, **{f"val_{k}": v for k, v in val_m.items() if k != "n"},
+               **(model.diagnostics() if hasattr(model, "diagnostics") else {})}  # DreamRec: its item norm
         res.history.append(row)
         score = val_m[cfg.val_metric]
         if score > res.best_val:

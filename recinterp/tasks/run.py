@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from recinterp import probes
-from recinterp.adapter import build_adapter, init_from, load_adapter
+from recinterp.adapter import build_adapter, fit_input_stats, init_from, llm_token_norm, load_adapter
 from recinterp.cases import Cases, cached, get_task
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
@@ -77,10 +77,14 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
                          max_train_cases, seed)
     P = tr_cases.features.shape[2]
     cfg = {"kind": "linear", "n_tokens": 1, **adapter}
+    if cfg.get("out_norm") == "llm":  # the LLM's own token scale (recinterp.adapter.llm_token_norm)
+        cfg["out_norm"] = llm_token_norm(llm)
     proj = build_adapter(**cfg, d_in=tr_cases.features.shape[-1], d_llm=llm.hidden_size, n_positions=P,
                          input=input, task=task, encoder=encoder_name, dataset=ds.name, llm=llm.name)
     if init_adapter is not None:
         init_from(proj, load_adapter(init_adapter, d_llm=llm.hidden_size))
+    if proj.cfg.kind in ("linear", "conv_pool"):  # its input statistics, from this task's training cases
+        fit_input_stats(proj, tr_cases.features)  # (a resumed run reloads the checkpoint's own)
     tcfg = TrainConfig.from_dict({**(train or {}), "seed": (train or {}).get("seed", seed)})
     interp = Interpreter(llm, proj, max_target_tokens=tcfg.max_target_tokens)
     # resumes from out_dir/checkpoint; a finished run only reloads its checkpoint (0 new steps)
