@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from recinterp import probes
-from recinterp.adapter import build_adapter, fit_input_stats, init_from, llm_token_norm, load_adapter
+from recinterp.adapter import build_adapter, fit_input_stats, init_from, llm_token_norm, load_adapter, match_output_norm
 from recinterp.cases import Cases, cached, get_task
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
@@ -70,6 +70,7 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     input = input or adapter.pop("input", None) or t.inputs[0]
     adapter.pop("input", None)
     positions = adapter.pop("positions", "last")
+    norm_init = adapter.pop("norm_init", False)  # a fresh linear / conv_pool adapter starts at the LLM's token norm
     titles = ds.catalogue.norm_titles
     encoder_name = encoder_name or getattr(enc, "name", "")
 
@@ -85,6 +86,8 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
         init_from(proj, load_adapter(init_adapter, d_llm=llm.hidden_size))
     if proj.cfg.kind in ("linear", "conv_pool"):  # its input statistics, from this task's training cases
         fit_input_stats(proj, tr_cases.features)  # (a resumed run reloads the checkpoint's own)
+        if norm_init and init_adapter is None:
+            match_output_norm(proj, tr_cases.features, proj.cfg.out_norm or llm_token_norm(llm))
     tcfg = TrainConfig.from_dict({**(train or {}), "seed": (train or {}).get("seed", seed)})
     interp = Interpreter(llm, proj, max_target_tokens=tcfg.max_target_tokens)
     # resumes from out_dir/checkpoint; a finished run only reloads its checkpoint (0 new steps)
