@@ -275,13 +275,18 @@ def plot_recommender_curves(hist):
     if not len(hist):
         raise ValueError("plot_recommender_curves got no epochs: train a model first (Benchmark.histories)")
     is_dr = hist["model"].str.startswith("dreamrec")
-    ce, mse = "train loss (encoders, cross-entropy)", "train loss (DreamRec, MSE)"
+    ce, mse = "train loss (encoders, cross-entropy)", "train loss (DreamRec, its objective)"
+    norm = "DreamRec: mean item-embedding norm"
     loss_rows = hist.assign(panel=np.where(is_dr, mse, ce), value=hist["loss"])
     val_rows = hist.assign(panel="validation NDCG@10", value=hist["val_NDCG@10"])
-    long = pd.concat([loss_rows, val_rows])[["dataset", "model", "epoch", "panel", "value"]]
+    parts, order = [loss_rows, val_rows], [ce, mse, "validation NDCG@10"]
+    if "item_norm_mean" in hist and hist["item_norm_mean"].notna().any():  # the collapse of a learned table
+        parts.append(hist[hist["item_norm_mean"].notna()].assign(panel=norm, value=lambda h: h["item_norm_mean"]))
+        order.append(norm)
+    long = pd.concat(parts)[["dataset", "model", "epoch", "panel", "value"]]
     g = sns.relplot(data=long, x="epoch", y="value", hue="model", col="dataset", row="panel", kind="line", marker="o",
-                    row_order=[ce, mse, "validation NDCG@10"], facet_kws={"sharey": False, "sharex": False},
-                    height=2.8, aspect=1.5)
+                    row_order=[o for o in order if (long["panel"] == o).any()],
+                    facet_kws={"sharey": False, "sharex": False}, height=2.8, aspect=1.5)
     g.set_titles("{row_name} | {col_name}")
     g.figure.suptitle("Learning curves (the kept weights are those of the best validation epoch)", y=1.02)
     return g.figure

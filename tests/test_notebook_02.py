@@ -23,7 +23,8 @@ def _check_block(block, n_expected=None):
 def test_notebook_02_smoke(smoke_results):
     m = run_notebook("02_recommenders", smoke_results)
     cfg = load_preset("smoke", "recommenders")
-    trained = [*cfg["encoders"], "dreamrec", "dreamrec_learned"]
+    variants = [f"dreamrec_{v}" for v in cfg["dreamrec"]["variants"]]
+    trained = [*cfg["encoders"], "dreamrec", *variants]
     assert set(m["datasets"]) == {"movielens", "steam"}
     for dname, d in m["datasets"].items():
         splits = ["test", "test_all"] if dname == "movielens" else ["test"]
@@ -43,14 +44,26 @@ def test_notebook_02_smoke(smoke_results):
                         _check_block(per_split[s])
                 for s in splits:  # the best guidance weight beside the default, paired on the same rows
                     b = entry["w_best"][s]
-                    assert b["default"] == cfg["dreamrec"]["model"]["w"] and b["n"] == d[f"n_{s}"]
+                    assert b["default"] == entry["w"] and b["n"] == d[f"n_{s}"]  # the variant's own w
                     assert b["best_mean"] >= b["default_mean"]
                     assert b["best_mean"] == entry["w_grid"][str(b["best"])][s][b["metric"]]
+            if mname.startswith("dreamrec"):  # every DreamRec beside SASRec on the same rows
+                assert set(entry["vs_sasrec_HR@10"]) == set(splits)
+        # the default DreamRec is the frozen variant with the best validation score, its ideal item in SASRec's space
+        dflt = d["models"]["dreamrec"]
+        assert dflt["chosen"] in variants and dflt["item_source"] == "frozen"
+        assert dflt["best_val_NDCG@10"] == max(dflt["chosen_from"].values())
         assert d["n_train"] <= cfg["max_train_rows"]
     assert m["datasets"]["movielens"]["n_test"] == 95 and m["datasets"]["movielens"]["n_test_all"] > 5000
     assert m["datasets"]["steam"]["n_test"] > 1000
     assert m["reload_bitwise"] and all(m["reload_bitwise"].values())
     assert all(-1.0 <= b["r2_heldout"] <= 1.0 for b in m["bridges"].values())
+
+    # the collapse diagnostic: every DreamRec epoch records its mean item-embedding norm
+    import pandas as pd
+    hist = pd.read_csv(smoke_results / "02_recommenders" / "learning_curves.csv")
+    dr_rows = hist[hist["model"].str.startswith("dreamrec")]
+    assert len(dr_rows) and (dr_rows["item_norm_mean"] > 0).all()
 
     # the checkpoints that notebooks 03-05 load
     from recinterp.models import load_checkpoint

@@ -20,7 +20,7 @@ def _label(mname: str) -> str:
     from recinterp.models import encoder_label
 
     if mname.startswith("dreamrec"):
-        return "DreamRec" + (f" ({mname[len('dreamrec_'):]} table)" if mname != "dreamrec" else "")
+        return "DreamRec" + (f" ({mname[len('dreamrec_'):]})" if mname != "dreamrec" else "")
     return encoder_label(mname)
 
 
@@ -107,6 +107,28 @@ def read_curves(datasets: dict) -> str:
     return "\n\n".join(text)
 
 
+def read_dreamrec(datasets: dict) -> str:
+    """After DreamRec's training: which variant became the default (chosen on validation) and how each
+    DreamRec compares with SASRec on the same rows."""
+    text = []
+    for dname, d in _datasets(datasets, "read_dreamrec").items():
+        chosen = (d["models"].get("dreamrec") or {}).get("chosen")
+        if chosen:
+            cands = d["models"]["dreamrec"].get("chosen_from") or {}
+            text.append(f"On {dname} the default DreamRec is `{chosen}`, the best validation NDCG@10 among the "
+                        "frozen-table variants (" + ", ".join(f"`{m}` {v:.4f}" for m, v in cands.items()) + ").")
+        for mname, e in d["models"].items():
+            vs = e.get("vs_sasrec_HR@10") or {}
+            split = "test_all" if "test_all" in vs else ("test" if "test" in vs else None)
+            if mname.startswith("dreamrec_") and split:
+                b = diff_ci(vs[split])
+                text.append(f"{dname} `{split}`: {_label(mname)} minus SASRec, HR@10 {format_ci(b, 3, signed=True)}.")
+    if not text:
+        return "**How to read this.** No DreamRec was trained in this run."
+    return ("**How to read this.** Every variant is early-stopped on validation at its own guidance weight; the "
+            "test splits are read only here. " + " ".join(text))
+
+
 def read_bridges(bridges: dict) -> str:
     """After the bridge table: how much of one item space a linear map reaches on held-out items."""
     if not bridges:
@@ -158,6 +180,11 @@ def read_w_grid(datasets: dict) -> str:
     """After the guidance-weight plot and table: the best w on each split beside the default, paired."""
     parts = []
     for dname, d in _datasets(datasets, "read_w_grid").items():
+        dflt = d["models"].get("dreamrec") or {}
+        for split, b in (dflt.get("vs_sasrec_HR@10") or {}).items():
+            if split == ("test_all" if "test_all" in dflt["vs_sasrec_HR@10"] else "test"):
+                s.add(f"On {dname} `{split}` the default DreamRec ({dflt.get('chosen', 'as trained')}, chosen on "
+                      f"validation) minus SASRec, HR@10: {format_ci(diff_ci(b), 3, signed=True)}.")
         for mname, e in d["models"].items():
             for split, b in (e.get("w_best") or {}).items():
                 parts.append(_w_phrase(dname, mname, split, b))
@@ -206,6 +233,11 @@ def summary(metrics: dict) -> Summary:
                 bits = [f"{_label(m)} {_clause(e, split)}" for m, e in group if split in e.get("vs_popularity_HR@10", {})]
                 if bits:
                     s.add(f"On {where}, HR@10 minus popularity's, {what}: " + "; ".join(bits) + ".")
+        dflt = d["models"].get("dreamrec") or {}
+        for split, b in (dflt.get("vs_sasrec_HR@10") or {}).items():
+            if split == ("test_all" if "test_all" in dflt["vs_sasrec_HR@10"] else "test"):
+                s.add(f"On {dname} `{split}` the default DreamRec ({dflt.get('chosen', 'as trained')}, chosen on "
+                      f"validation) minus SASRec, HR@10: {format_ci(diff_ci(b), 3, signed=True)}.")
         for mname, e in d["models"].items():
             for split, b in (e.get("w_best") or {}).items():
                 if split == ("test_all" if "test_all" in e["w_best"] else "test"):

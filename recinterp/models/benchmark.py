@@ -26,6 +26,7 @@ from .train import FitConfig, Popularity, TrainResult, evaluate_rows, expand_pre
 
 CI_METRICS = ("HR@10", "NDCG@10")  # the metrics recorded with a bootstrap CI
 BASELINE = "popularity"
+REFERENCE = "sasrec"  # the encoder every DreamRec is compared with on the same rows
 
 
 @dataclass
@@ -264,6 +265,8 @@ class Benchmark:
             if mname != BASELINE:
                 e["vs_popularity_HR@10"] = {s: self.vs(dname, mname, s) for s in d.evals}
             if mname.startswith("dreamrec"):
+                if (dname, REFERENCE) in self.results:  # the encoder DreamRec has to beat (the paper's comparison)
+                    e[f"vs_{REFERENCE}_HR@10"] = {s: self.vs(dname, mname, s, baseline=REFERENCE) for s in d.evals}
                 e["w_grid"] = self.w_grid(dname, mname)
                 w_own = e.get("w", w_default)  # the weight this DreamRec ranks with (its config's)
                 if any(w == w_own for (dn, m, w, _) in self.w_rows if (dn, m) == (dname, mname)):
