@@ -26,7 +26,7 @@ BOOK_STAMP := $(VENV)/.recinterp-book
 ARCH       ?= smollm2-135m
 BATCH      ?= 16
 
-.PHONY: setup reproduce test unit book bench bench-llm device-check curve readouts seeds clean-results
+.PHONY: setup reproduce test unit book bench bench-llm device-check curve readouts seeds dreamrec-grid evidence clean-results
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,16 @@ curve: $(STAMP)
 # task 2's aligned route under the fitted readout and the encoder's own scores, every encoder and dataset (recinterp.readouts)
 readouts: $(STAMP)
 	$(PY) -m recinterp.readouts --preset $(PRESET) --checkpoint-dir $(RESULTS)/checkpoints --out $(RESULTS)/readouts $(READOUTS_ARGS)
+
+# every DreamRec variant on both datasets beside SASRec (recinterp.dreamrec_grid; resumable; ~1 h on 2 cores)
+DREAMREC_GRID_ARGS ?=
+dreamrec-grid: $(STAMP)
+	$(PY) -m recinterp.dreamrec_grid --preset $(PRESET) --checkpoint-dir $(RESULTS)/checkpoints --out $(RESULTS)/dreamrec_grid $(DREAMREC_GRID_ARGS)
+
+# why the paper's route lights or not: must-light curves, the linear ceiling, the item stage's curve (recinterp.evidence)
+EVIDENCE_ARGS ?=
+evidence: $(STAMP)
+	$(PY) -m recinterp.evidence --checkpoint-dir $(RESULTS)/checkpoints --out $(RESULTS)/evidence $(EVIDENCE_ARGS)
 
 # the headline readings of tasks 1 and 2 under seeds 0 1 2 (recinterp.seeds; not part of make reproduce)
 seeds: $(STAMP)

@@ -224,3 +224,14 @@ def test_encoders_vs_popularity_reads_notebook_02s_verdicts(tmp_path):
     assert "SASRec on movielens `test` not clearly above popularity (0.080 [-0.010, 0.170])" in txt
     assert "SASRec on movielens `test_all` above popularity (0.090 [0.080, 0.100])" in txt
     assert read.encoders_vs_popularity(tmp_path / "none", ["sasrec"]).startswith("_Notebook 02's metrics are not in")
+
+
+def test_read_dreamrec_names_the_chosen_variant_and_its_difference_with_sasrec():
+    from recinterp.lesson import recommenders as R
+
+    d = {"movielens": {"models": {
+        "dreamrec": {"chosen": "dreamrec_frozen_softmax", "chosen_from": {"dreamrec_frozen": 0.03, "dreamrec_frozen_softmax": 0.06}},
+        "dreamrec_frozen_softmax": {"vs_sasrec_HR@10": {"test_all": {"diff": -0.01, "lo": -0.02, "hi": 0.0, "above": False}}}}}}
+    text = R.read_dreamrec(d)
+    assert "`dreamrec_frozen_softmax`" in text and "0.0600" in text and "-0.010 [-0.020, +0.000]" in text
+    assert "No DreamRec" in R.read_dreamrec({"steam": {"models": {}}})

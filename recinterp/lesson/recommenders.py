@@ -180,11 +180,6 @@ def read_w_grid(datasets: dict) -> str:
     """After the guidance-weight plot and table: the best w on each split beside the default, paired."""
     parts = []
     for dname, d in _datasets(datasets, "read_w_grid").items():
-        dflt = d["models"].get("dreamrec") or {}
-        for split, b in (dflt.get("vs_sasrec_HR@10") or {}).items():
-            if split == ("test_all" if "test_all" in dflt["vs_sasrec_HR@10"] else "test"):
-                s.add(f"On {dname} `{split}` the default DreamRec ({dflt.get('chosen', 'as trained')}, chosen on "
-                      f"validation) minus SASRec, HR@10: {format_ci(diff_ci(b), 3, signed=True)}.")
         for mname, e in d["models"].items():
             for split, b in (e.get("w_best") or {}).items():
                 parts.append(_w_phrase(dname, mname, split, b))
