@@ -235,3 +235,21 @@ def test_read_dreamrec_names_the_chosen_variant_and_its_difference_with_sasrec()
     text = R.read_dreamrec(d)
     assert "`dreamrec_frozen_softmax`" in text and "0.0600" in text and "-0.010 [-0.020, +0.000]" in text
     assert "No DreamRec" in R.read_dreamrec({"steam": {"models": {}}})
+
+
+def test_route_evidence_reads_what_make_evidence_wrote(tmp_path):
+    import json
+
+    from recinterp.lesson import read
+
+    assert "make evidence" in read.route_evidence(tmp_path)
+    ci = lambda m, lo, hi: {"mean": m, "lo": lo, "hi": hi, "n": 16}  # noqa: E731
+    pts = [{"part": "must_light", "setting": "scale fixes", "steps": 40, "hit": ci(0.875, 0.69, 1.0),
+            "vs_shuffled": ci(0.875, 0.69, 1.0), "vs_zero": ci(0.875, 0.69, 1.0), "soft_norm": 3.2, "llm_token_norm": 3.2},
+           {"part": "item_stage", "n_items": 256, "steps": 160, "epochs": 10.0, "hit": ci(0.0, 0.0, 0.0),
+            "shuffled": ci(0.0, 0.0, 0.0), "zero": ci(0.0, 0.0, 0.0), "vs_shuffled": ci(0.0, 0.0, 0.0),
+            "vs_zero": ci(0.0, 0.0, 0.0), "soft_norm": 3.2}]
+    (tmp_path / "evidence.json").write_text(json.dumps({"points": pts}))
+    text = read.route_evidence(tmp_path)
+    assert "0.875 [0.690, 1.000] of 16 named (clears both controls" in text
+    assert "256 items, 160 steps (10.0 epochs): 0.000" in text and "(does not clear)" in text

@@ -327,3 +327,42 @@ def encoders_vs_popularity(results_dir, encoders: list[str]) -> str:
     return ("Notebook 02 measured these encoders against popularity (HR@10 difference, paired 95% CI): "
             + "; ".join(parts) + ". A reading below is about what the states hold, not about how well the "
             "encoder recommends: an encoder not clearly above popularity still has states to read.")
+
+
+def route_evidence(folder) -> str:
+    """Why the paper's route reads or not, from ``make evidence``'s evidence.json in ``folder`` (recinterp.evidence):
+    the must-light world as built and with the scale fixes, the linear ceiling, the item stage's curve."""
+    import json
+    from pathlib import Path
+
+    from recinterp.metrics import format_ci
+
+    f = Path(folder) / "evidence.json"
+    if not f.exists():
+        return (f"_No evidence measured for this results folder ({f} is absent): `make evidence` measures the "
+                "must-light world, the linear ceiling and the item stage's curve (about an hour on 2 CPU cores)._")
+    pts = json.loads(f.read_text()).get("points", [])
+    clears = lambda p: p["vs_shuffled"]["lo"] > 0 and p["vs_zero"]["lo"] > 0  # noqa: E731
+    out = []
+    ml = [p for p in pts if p["part"] == "must_light"]
+    if ml:
+        out.append("**The must-light world** (16 one-word items, random 64-d vectors, the paper's linear adapter, "
+                   "the embedded LLM): " + "; ".join(
+                       f"{p['setting']}, {p['steps']} steps: {format_ci(p['hit'])} of 16 named "
+                       f"({'clears' if clears(p) else 'does not clear'} both controls; soft-token norm "
+                       f"{p['soft_norm']:.1f} against the LLM's {p['llm_token_norm']:.1f})" for p in ml) + ".")
+    for p in (p for p in pts if p["part"] == "ceiling"):
+        out.append(f"**The linear ceiling** ({p['dataset']}, {p['encoder']} item embeddings to the first {p['k']} "
+                   "title tokens, least squares, no LLM): nearest-title top-1 " + "; ".join(
+                       f"{r['items']} items {r['top1_fitted']:.3f} fitted, {r['top1_held_out']:.3f} held out"
+                       for r in p["rows"]) + ". Where it is near 0, no linear map copies the titles' tokens; an "
+                   "adapter must then find other soft tokens the LLM happens to read as the title.")
+    st = sorted((p for p in pts if p["part"] == "item_stage"), key=lambda p: (p["n_items"], p["steps"]))
+    if st:
+        out.append("**The item stage** on the real catalogue with the scale fixes (one item embedding, 4 soft "
+                   "tokens): " + "; ".join(
+                       f"{p['n_items'] or 'all'} items, {p['steps']} steps ({p['epochs']:.1f} epochs): "
+                       f"{format_ci(p['hit'])} named, shuffled {p['shuffled']['mean']:.3f}, zero "
+                       f"{p['zero']['mean']:.3f} ({'clears' if clears(p) else 'does not clear'}), soft-token "
+                       f"norm {p['soft_norm']:.1f}" for p in st) + ".")
+    return "\n\n".join(out) or "_evidence.json holds no points yet._"
