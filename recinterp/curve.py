@@ -16,6 +16,8 @@ Variants (``VARIANTS``), both on the paper's two-slot prompt (``input="two_slots
                  started from the item stage (the preset's ``item_stage``): notebook 04's contrast;
 - ``conv_pool``  the authors' adapter: every position's state pooled by a learned convolution into
                  one soft token per slot, from scratch.
+- ``linear_scaled`` the preset's adapter with the must-light world's scale fixes (standardised inputs,
+                 soft tokens at the LLM's own token norm, a norm-matched start), from scratch.
 The plan is run in its order (``variant:steps,...``; each variant's steps increasing), so the
 variant most likely to light goes first.  A checkpoint continues the same training run
 (``run_task`` resumes ``out_dir/<variant>/checkpoint`` with ``max_steps`` raised).  With a
@@ -54,6 +56,10 @@ VARIANTS = {  # name -> how the adapter is built (None: the preset's residual ad
     "linear": {"input": "two_slots", "adapter": None, "init": "item"},
     "conv_pool": {"input": "two_slots", "adapter": {"kind": "conv_pool", "n_tokens": 1, "positions": "all"},
                   "init": None},
+    # the preset's adapter with the scale fixes of the must-light world (recinterp.must_light): inputs
+    # standardised, soft tokens at the LLM's token norm, a norm-matched start; from scratch
+    "linear_scaled": {"input": "two_slots", "adapter": None, "init": None,
+                      "fixes": {"standardize": True, "out_norm": "llm", "norm_init": True}},
 }
 MIN_SHARE = 0.25  # a checkpoint cut by the deadline is still trained if this share of its new steps fits
 
@@ -83,14 +89,15 @@ def parse_plan(items: list[str]) -> list[tuple[str, int]]:
 def variant_setup(name: str, cfg: dict) -> dict:
     """The run_task arguments of a variant under a resolved ``residual`` preset section."""
     v = VARIANTS[name]
-    return {"input": v["input"], "adapter": dict(v["adapter"] or cfg["adapter"]), "init": v["init"]}
+    return {"input": v["input"], "adapter": {**(v["adapter"] or cfg["adapter"]), **v.get("fixes", {})}, "init": v["init"]}
 
 
 def describe(name: str, cfg: dict) -> str:
     s = variant_setup(name, cfg)
     a = s["adapter"]
     init = f"item stage ({cfg['item_stage']['train']['max_steps']} steps)" if s["init"] else "scratch"
-    return f"{s['input']}, {a['kind']} {a.get('n_tokens', 1)} tok, {a.get('positions', 'last')} states, from {init}"
+    fixes = ", scale fixes" if VARIANTS[name].get("fixes") else ""
+    return f"{s['input']}, {a['kind']} {a.get('n_tokens', 1)} tok, {a.get('positions', 'last')} states{fixes}, from {init}"
 
 
 def machine_note(device: str | torch.device = "cpu") -> dict:
