@@ -92,7 +92,7 @@ evidence: $(STAMP)
 seeds: $(STAMP)
 	$(PY) -m recinterp.seeds --preset $(PRESET) --checkpoint-dir $(RESULTS)/checkpoints --out $(RESULTS)/seeds $(SEEDS_ARGS)
 
-# every GPU check in one run (README, "Running on a GPU"); DEVICE_CHECK_ARGS=--dry-run runs it on CPU, tiny sizes
+# every GPU check in one run (docs/guide.md, "Running on a GPU"); DEVICE_CHECK_ARGS=--dry-run runs it on CPU, tiny sizes
 device-check: $(STAMP)
 	PY=$(PY) bash bench/device_check.sh $(DEVICE_CHECK_ARGS)
 

@@ -10,7 +10,7 @@
 #       to themselves) and runs beside (b) and (c), which are small, with all that is left of
 #       CHECK_LIMIT_S (570 s: the whole check stays within 10 minutes); its log is curve_log.txt.
 #
-#   bash bench/device_check.sh                    # on a GPU machine (see README, "Running on a GPU")
+#   bash bench/device_check.sh                    # on a GPU machine (see docs/guide.md, "Running on a GPU")
 #   bash bench/device_check.sh --dry-run          # the same steps on CPU with tiny sizes (minutes)
 #   bash bench/device_check.sh --dry-run --stages bench     # stages: bench, notebooks, train, curve (comma-separated)
 #

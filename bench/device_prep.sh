@@ -9,7 +9,7 @@
 #   .device/part1/  the first 50 MiB of SmolLM2-135M-Instruct.Q4_1.gguf, and the LLaRA splits, the Steam
 #                   metadata and raw MovieLens-100K (5 MB)                                             (call 1 carries it)
 #   .device/part2/  the rest of the GGUF (44 MiB)                               (call 2, with .whl: 14 MB)
-# and prints the two calls to make (see README, "Running on a GPU").
+# and prints the two calls to make (see docs/guide.md, "Running on a GPU").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/device_lib.sh

@@ -11,6 +11,8 @@ jupyter-book 1.x, with its theme, sphinx-book-theme) renders them offline (``pip
 - a landing page (``index``): the question, the README's two commands, the headline table that
   ``python -m recinterp.report`` prints (generated here by recinterp.report from the same
   metrics.json files), notebook 06's figures, one link per notebook;
+- the repository's measurement log, ``docs/measurements.md``, as one more page (``measurements``),
+  when the book is built from a checkout that has it;
 - on every page, which preset, LLM, seed and commit produced it and how long it ran
   (``done.json`` from recinterp.reproduce, ``timings.json``, the notebook's own parameters);
 - long code cells and long text-only outputs (training logs) folded behind a toggle, the
@@ -53,6 +55,8 @@ QUESTION = (
 # The README's two commands, used when the README is not beside the package (an installed copy).
 COMMANDS = ("make reproduce   # the whole reproduction: set-up, data, notebooks 01 -> 06 on the CPU preset\n"
             "make test        # the test suite: unit tests + every notebook in the smoke preset")
+# Pages of the repository's docs/ folder the book carries beside the notebooks (stem -> title on the landing page).
+DOC_PAGES = {"measurements": "Everything measured so far, by topic (the repository's log, not only this run)"}
 CODE_LINES_SHOWN = 12  # a longer code cell is folded behind "Show code cell source"
 OUTPUT_LINES_SHOWN = 20  # a longer text-only output (a training log) is folded behind "Show code cell output"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -77,6 +81,8 @@ div.cell_output pre { font-size: 0.78em; line-height: 1.25; max-height: 32em; ov
 /* the headline table: a value and its interval stay on one line; the table scrolls when narrow */
 table.headline-table { font-size: 0.76em; display: block; max-width: 100%; overflow-x: auto; }
 table.headline-table td:nth-child(8) { white-space: nowrap; }
+/* the measurement log's wide tables scroll in their box, not the page */
+section#measurements table { display: block; max-width: 100%; overflow-x: auto; }
 """
 
 
@@ -459,7 +465,14 @@ def headline_markdown(results: Path) -> str:
     return markdown_headline(readings) + verdict
 
 
-def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, str]]) -> str:
+def doc_pages() -> dict[str, Path]:
+    """The docs/ pages of ``DOC_PAGES`` that this checkout has (none in an installed copy)."""
+    docs = repo_root() / "docs"
+    return {stem: docs / f"{stem}.md" for stem in DOC_PAGES if (docs / f"{stem}.md").is_file()}
+
+
+def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, str]],
+                 docs: tuple[str, ...] = ()) -> str:
     presets = sorted({p.preset for p in pages if p.preset})
     llms = sorted({llm_label(p.llm) for p in pages if p.llm})
     seeds = sorted({str(p.seed) for p in pages if p.seed is not None})
@@ -504,7 +517,9 @@ def landing_page(results: Path, pages: list[Page], figs: list[tuple[str, str, st
     for p in pages:
         took = f"ran in {_duration(p.seconds)}" if p.seconds is not None else "run time not recorded"
         md.append(f"- [{p.stem[:2]} — {p.title}]({p.stem}.ipynb) ({took})")
-    md += ["", "```{toctree}", ":hidden:", ":maxdepth: 1", "", *[p.stem for p in pages], "```", ""]
+    if docs:
+        md += ["", "## Measurements", ""] + [f"- [{DOC_PAGES[d]}]({d}.md)" for d in docs]
+    md += ["", "```{toctree}", ":hidden:", ":maxdepth: 1", "", *[p.stem for p in pages], *docs, "```", ""]
     return "\n".join(md)
 
 
@@ -561,7 +576,10 @@ def write_source(results: Path, src: Path) -> tuple[list[Page], dict[str, str]]:
     figs = figures_of_run(results, src)
     for path, _, alt in figs:
         alts[hashlib.sha256((src / path).read_bytes()).hexdigest()] = alt
-    write_text_atomic(src / "index.md", landing_page(results, pages, figs))
+    docs = doc_pages()
+    for stem, path in docs.items():
+        shutil.copyfile(path, src / f"{stem}.md")
+    write_text_atomic(src / "index.md", landing_page(results, pages, figs, tuple(docs)))
     write_text_atomic(src / "conf.py", CONF.format(project=f"recinterp · {', '.join(sorted({p.preset or '?' for p in pages}))} run"))
     return pages, alts
 

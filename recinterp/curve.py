@@ -371,7 +371,7 @@ def ensure_encoder(preset: str, ds, encoder: str, root: Path, device: str = "cpu
 
 
 def curve_table(rows: list[dict]):
-    """The CSV as the README shows it: one row per point and reading, "mean [lo, hi]" for the model,
+    """The CSV as docs/measurements.md shows it: one row per point and reading, "mean [lo, hi]" for the model,
     each control's value, model − control with its paired CI, whether it clears shuffled and zero."""
     import pandas as pd
 

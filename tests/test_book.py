@@ -127,6 +127,11 @@ def test_build_book_offline_with_alts(tmp_path):
         assert not re.search(r'(src|href)="(https?:)?//', html.read_text()), html
     assert json.loads((out / "book.json").read_text())["notebooks"] == ["03_sequence_recovery"]
     assert not (tmp_path / ".book.build").exists()
+    # the repository's measurement log is a page of its own, linked from the landing page
+    assert set(B.doc_pages()) == {"measurements"}
+    assert 'href="measurements.html"' in landing
+    log = re.sub(r"<[^>]+>", "", (out / "measurements.html").read_text())
+    assert "Measured on:" in log and "Headline readings" in log
 
 
 def test_build_book_never_replaces_a_folder_that_is_not_a_book(tmp_path):

@@ -1,7 +1,7 @@
 """Datasets: ``load_dataset(name or path)`` -> :class:`RecDataset`.
 
 - ``"movielens"``, ``"steam"``: built from the raw/official files (see ``fetch``).
-- Your own data (README, "Your own data"): a folder given by its path, or by its name as a
+- Your own data (docs/guide.md, "Your own data"): a folder given by its path, or by its name as a
   subfolder of the LLaRA folder (``llara_dir`` / ``RECINTERP_LLARA_DIR``), holding either
   the released LLaRA format (``custom``) or a plain interaction log + items file (``log``).
   The folder's name names the dataset; options (``noun="track"``, ``min_rating=4``, ...)

@@ -69,7 +69,7 @@ def read_table(path: str | os.PathLike, sep: str | None = None) -> pd.DataFrame:
     what = {"\t": "tab-separated", ",": "comma-separated"}.get(sep, f"separated by {sep!r}")
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes): it needs a header row and one row per record "
-                         f"(see the README, 'Your own data')")
+                         f"(see docs/guide.md, 'Your own data')")
     try:
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
     except pd.errors.EmptyDataError:

@@ -2,7 +2,7 @@
 
 Three jobs, three files: this one is the typed layout (writing a run's block, reading the
 runs back, the headline readings); ``report.tables`` turns runs into the pandas tables the
-notebooks and figures show; ``report.cli`` is the command line and the README writer.
+notebooks and figures show; ``report.cli`` is the command line and the docs/measurements.md writer.
 
 A task notebook trains adapters with ``recinterp.tasks.run_task`` and writes one
 :class:`TaskMetrics`: a flat list of :class:`RunBlock`, one per (task, dataset, encoder,

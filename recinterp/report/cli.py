@@ -1,4 +1,4 @@
-"""The headline check and the README's results table: ``python -m recinterp.report RESULTS_DIR``.
+"""The headline check and docs/measurements.md's results table: ``python -m recinterp.report RESULTS_DIR``.
 
 For every main run (and, with ``--markdown`` / ``--readme``, the contrast route and the
 encoder comparison beside it) the generation metric and the probe's Hit@1 (first sampler),
@@ -61,7 +61,7 @@ BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 
 
 def write_readme_block(readme: str | os.PathLike, text: str) -> None:
-    """Replace what lies between the README's report markers with ``text`` (atomically)."""
+    """Replace what lies between the report markers of a Markdown file with ``text`` (atomically)."""
     path = Path(readme)
     doc = path.read_text()
     if doc.count(BEGIN) != 1 or doc.count(END) != 1 or doc.index(BEGIN) > doc.index(END):
