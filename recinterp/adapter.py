@@ -249,6 +249,31 @@ def match_output_norm(adapter: "Adapter", features: torch.Tensor, norm: float) -
     return adapter
 
 
+@torch.no_grad()
+def least_squares_init(adapter: "Adapter", features: torch.Tensor, targets: torch.Tensor, ridge: float = 1e-3) -> "Adapter":
+    """Start a one-position ``linear`` adapter at the least-squares map (no LLM pass) from its inputs ``features``
+    (N, 1, d_in) to ``targets`` (N, n_tokens, d_llm), e.g. the first title tokens of the item each input should
+    name: the bridge from the token-space route to the paper's.  A ``standardize`` adapter fits in standardised
+    coordinates (call ``fit_input_stats`` first)."""
+    cfg = adapter.cfg
+    if cfg.kind != "linear" or cfg.n_positions != 1:
+        raise ValueError(f"least_squares_init starts a one-position linear adapter, not {cfg.kind} with {cfg.n_positions} positions")
+    if targets.shape[1:] != (cfg.n_tokens, cfg.d_llm) or features.shape[0] != targets.shape[0]:
+        raise ValueError(f"least_squares_init needs targets (N, {cfg.n_tokens}, {cfg.d_llm}) for N = {features.shape[0]} "
+                         f"inputs, got {tuple(targets.shape)}")
+    lin = [m for m in adapter.modules() if isinstance(m, nn.Linear)][-1]
+    std = [m for m in adapter.modules() if isinstance(m, Standardize)]
+    x = features.detach().reshape(len(features), -1).double().to(lin.weight.device)
+    if std:
+        x = (x - std[0].mean.double()) / std[0].std.double()
+    x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype, device=x.device)], 1)
+    y = targets.detach().reshape(len(targets), -1).double().to(x.device)
+    W = torch.linalg.solve(x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device), x.T @ y)
+    lin.weight.copy_(W[:-1].T.to(lin.weight.dtype))
+    lin.bias.copy_(W[-1].to(lin.bias.dtype))
+    return adapter
+
+
 def build_adapter(cfg: AdapterConfig | None = None, **kw) -> Adapter:
     """Adapter from a config and/or keyword overrides; unknown kinds and fields raise."""
     base = asdict(cfg) if cfg is not None else {}

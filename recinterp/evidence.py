@@ -14,6 +14,8 @@ stands between it and a reading:
 3. ``item_stage``  the item stage on the real catalogue (one SASRec item embedding -> its title) with the
    scale fixes, as a learning curve: generated hit rate on trained items with both controls, the
    soft tokens' norm against the LLM's at each checkpoint; also on a 256-item sub-catalogue.
+4. ``ls_bridge``   the bridge between the routes: the same item stage (256 items) started from the
+   least-squares map to the title tokens (``adapter.least_squares_init``), then trained through the LLM.
 
     python -m recinterp.evidence --checkpoint-dir results/cpu/checkpoints --out results/cpu/evidence --parts must_light,ceiling,item_stage
     make evidence
@@ -31,7 +33,7 @@ import torch
 
 from recinterp.config import resolve, write_json_atomic
 
-PARTS = ("must_light", "ceiling", "item_stage")
+PARTS = ("must_light", "ceiling", "item_stage", "ls_bridge")
 LOG = "evidence.json"
 
 
@@ -75,7 +77,7 @@ def _save(out: Path, log: dict) -> None:
 
 
 def _have(log: dict, **key) -> bool:
-    return any(all(p.get(k) == v for k, v in key.items()) for p in log["points"])
+    return any(all(p.get(k, "norm" if k == "start" else None) == v for k, v in key.items()) for p in log["points"])
 
 
 def must_light_points(llm, out: Path, steps: int = 40, every: int = 20, lr: float = 3e-3, log=print) -> None:
@@ -116,20 +118,22 @@ ITEM_ADAPTER = {"kind": "linear", "n_tokens": 4, "standardize": True, "out_norm"
 
 
 def item_stage_points(enc, ds, llm, out: Path, plan=((256, (0, 160, 320)), (0, (0, 150, 300))), lr: float = 3e-3,
-                      n_cases: int = 60, log=print) -> None:
+                      n_cases: int = 60, start: str = "norm", log=print) -> None:
     """The item stage with the scale fixes, on ``n_items`` training items (0: the whole training catalogue),
-    evaluated at each step count of ``plan`` on trained items (generation, both controls)."""
+    evaluated at each step count of ``plan`` on trained items (generation, both controls).  ``start``: "norm"
+    (a norm-matched random start) or "ls" (the least-squares map to the title tokens, the bridge)."""
     from recinterp.adapter import llm_token_norm, load_adapter
     from recinterp.tasks.run import run_task
 
     data = _log(out)
     for n_items, steps_list in plan:
-        folder = out / f"item_{n_items or 'all'}"
+        folder = out / f"item_{n_items or 'all'}{'_ls' if start == 'ls' else ''}"
+        adapter = {**ITEM_ADAPTER, **({"ls_init": True, "norm_init": False} if start == "ls" else {})}
         for steps in steps_list:
-            if _have(data, part="item_stage", dataset=ds.name, n_items=n_items, steps=steps):
+            if _have(data, part="item_stage", dataset=ds.name, n_items=n_items, steps=steps, start=start):
                 continue
             t0 = time.time()
-            res = run_task("item", enc, ds, llm, out_dir=folder, adapter=dict(ITEM_ADAPTER), max_train_cases=n_items or None,
+            res = run_task("item", enc, ds, llm, out_dir=folder, adapter=dict(adapter), max_train_cases=n_items or None,
                            train={"max_steps": steps, "lr": lr, "warmup_steps": 10, "ckpt_every": 0},
                            eval={"n_cases": n_cases, "samplers": ["random"], "max_new_tokens": 24}, progress=False)
             ev = res["eval"]["train"]["generation"]
@@ -139,7 +143,7 @@ def item_stage_points(enc, ds, llm, out: Path, plan=((256, (0, 160, 320)), (0, (
                 soft = ad(feats).float().norm(dim=-1).mean()
             hist = res["train"]["history"]
             data["points"].append({"part": "item_stage", "dataset": ds.name, "n_items": n_items, "steps": steps, "lr": lr,
-                                   "adapter": ITEM_ADAPTER, "hit": ev["model"]["hit"], "shuffled": ev["shuffled"]["hit"],
+                                   "start": start, "adapter": adapter, "hit": ev["model"]["hit"], "shuffled": ev["shuffled"]["hit"],
                                    "zero": ev["zero"]["hit"], "vs_shuffled": ev["model_vs_shuffled"],
                                    "vs_zero": ev["model_vs_zero"], "texts": ev["model"]["texts"][:5],
                                    "held_out_hit": res["eval"]["held_out"]["generation"]["model"]["hit"],
@@ -148,7 +152,7 @@ def item_stage_points(enc, ds, llm, out: Path, plan=((256, (0, 160, 320)), (0, (
                                    "epochs": res["train"]["epochs"], "seconds": round(time.time() - t0, 1),
                                    "threads": torch.get_num_threads()})
             _save(out, data)
-            log(f"item stage, {n_items or 'all'} items, {steps} steps: hit {ev['model']['hit']['mean']:.3f} "
+            log(f"item stage ({start} start), {n_items or 'all'} items, {steps} steps: hit {ev['model']['hit']['mean']:.3f} "
                 f"(shuffled {ev['shuffled']['hit']['mean']:.3f}, zero {ev['zero']['hit']['mean']:.3f})")
 
 
@@ -182,6 +186,8 @@ def main(argv=None) -> None:
             ceiling_points(enc, ds, llm, out)
         if "item_stage" in parts:
             item_stage_points(enc, ds, llm, out)
+        if "ls_bridge" in parts:  # the bridge: the least-squares start, then trained through the LLM
+            item_stage_points(enc, ds, llm, out, plan=((256, (0, 160)),), start="ls")
     print(f"wrote {out / LOG}")
 
 

@@ -66,3 +66,20 @@ def test_llm_token_norm_reads_the_input_embeddings():
     small = tiny_llm()
     w = small.model.get_input_embeddings().weight
     assert llm_token_norm(small) == pytest.approx(float(w.norm(dim=-1).mean()), rel=1e-6)
+
+
+def test_least_squares_init_recovers_a_linear_map():
+    from recinterp.adapter import least_squares_init
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 1, 8, generator=g) * 0.1 + 0.3
+    W, b = torch.randn(8, 2 * 6, generator=g), torch.randn(2 * 6, generator=g)
+    y = (x[:, 0] @ W + b).view(200, 2, 6)
+    a = build_adapter(kind="linear", d_in=8, d_llm=6, n_tokens=2, standardize=True)
+    fit_input_stats(a, x)
+    least_squares_init(a, x, y, ridge=1e-9)
+    assert torch.allclose(a(x), y, atol=1e-3)
+    with pytest.raises(ValueError, match="targets"):
+        least_squares_init(a, x, y[:, :1])
+    with pytest.raises(ValueError, match="one-position linear"):
+        least_squares_init(build_adapter(kind="conv_pool", d_in=8, d_llm=6, n_positions=2), x, y)

@@ -357,11 +357,12 @@ def route_evidence(folder) -> str:
                        f"{r['items']} items {r['top1_fitted']:.3f} fitted, {r['top1_held_out']:.3f} held out"
                        for r in p["rows"]) + ". Where it is near 0, no linear map copies the titles' tokens; an "
                    "adapter must then find other soft tokens the LLM happens to read as the title.")
-    st = sorted((p for p in pts if p["part"] == "item_stage"), key=lambda p: (p["n_items"], p["steps"]))
+    st = sorted((p for p in pts if p["part"] == "item_stage"), key=lambda p: (p.get("start", ""), p["n_items"], p["steps"]))
     if st:
         out.append("**The item stage** on the real catalogue with the scale fixes (one item embedding, 4 soft "
                    "tokens): " + "; ".join(
-                       f"{p['n_items'] or 'all'} items, {p['steps']} steps ({p['epochs']:.1f} epochs): "
+                       f"{p['n_items'] or 'all'} items{' from the least-squares start' if p.get('start') == 'ls' else ''}, "
+                       f"{p['steps']} steps ({p['epochs']:.1f} epochs): "
                        f"{format_ci(p['hit'])} named, shuffled {p['shuffled']['mean']:.3f}, zero "
                        f"{p['zero']['mean']:.3f} ({'clears' if clears(p) else 'does not clear'}), soft-token "
                        f"norm {p['soft_norm']:.1f}" for p in st) + ".")

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from recinterp import probes
-from recinterp.adapter import build_adapter, fit_input_stats, init_from, llm_token_norm, load_adapter, match_output_norm
+from recinterp.adapter import (build_adapter, fit_input_stats, init_from, least_squares_init, llm_token_norm,
+                               load_adapter, match_output_norm)
 from recinterp.cases import Cases, cached, get_task
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
@@ -71,6 +72,7 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     adapter.pop("input", None)
     positions = adapter.pop("positions", "last")
     norm_init = adapter.pop("norm_init", False)  # a fresh linear / conv_pool adapter starts at the LLM's token norm
+    ls_init = adapter.pop("ls_init", False)  # ... or at the least-squares map to the answers' title tokens
     titles = ds.catalogue.norm_titles
     encoder_name = encoder_name or getattr(enc, "name", "")
 
@@ -86,7 +88,12 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
         init_from(proj, load_adapter(init_adapter, d_llm=llm.hidden_size))
     if proj.cfg.kind in ("linear", "conv_pool"):  # its input statistics, from this task's training cases
         fit_input_stats(proj, tr_cases.features)  # (a resumed run reloads the checkpoint's own)
-        if norm_init and init_adapter is None:
+        if ls_init and init_adapter is None:
+            from recinterp.align import title_token_targets
+
+            targets, _ = title_token_targets(llm, [titles[int(a)] for a in tr_cases.answers[:, 0]], k=proj.cfg.n_tokens)
+            least_squares_init(proj, tr_cases.features[:, 0], targets)
+        elif norm_init and init_adapter is None:
             match_output_norm(proj, tr_cases.features, proj.cfg.out_norm or llm_token_norm(llm))
     tcfg = TrainConfig.from_dict({**(train or {}), "seed": (train or {}).get("seed", seed)})
     interp = Interpreter(llm, proj, max_target_tokens=tcfg.max_target_tokens)
