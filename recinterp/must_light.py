@@ -16,8 +16,9 @@ machinery can teach an LLM to *name* an item at all:
     res = run_must_light(load_llm(), steps=40)       # ~1 min on 2 CPU cores
     res["generation"]["model"]["hit"]                 # {mean, lo, hi, n}: answers that name the item
 
-``out_norm`` (soft tokens rescaled to the LLM's own token-embedding norm) is what makes it light
-within a few dozen steps; ``out_norm=False`` is the route as the authors built it (tests/test_must_light.py).
+``out_norm=False, norm_init=False`` is the route as the authors build it (tests/test_must_light.py runs
+it); the defaults add the scale fixes (soft tokens rescaled to the LLM's own token-embedding norm from a
+norm-matched start), which the real catalogue's tiny item embeddings need (``recinterp.evidence``).
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ def llm():
 
 def test_the_paper_route_names_items_above_both_controls(llm):
     torch.manual_seed(0)
-    res = run_must_light(llm, steps=40, lr=3e-3)
+    res = run_must_light(llm, steps=40, lr=3e-3, out_norm=False, norm_init=False)  # the route as the authors build it
     gen = res["generation"]
     hit = gen["model"]["hit"]
     assert hit["n"] == 16
@@ -30,8 +30,6 @@ def test_the_paper_route_names_items_above_both_controls(llm):
     for control in ("shuffled", "zero"):
         assert gen[control]["hit"]["mean"] <= 0.125
         assert gen[f"model_vs_{control}"]["lo"] > 0  # paired 95% CI above zero
-    # out_norm keeps every soft token at the LLM's own token scale
-    assert res["soft_norm"] == pytest.approx(res["llm_token_norm"], rel=1e-3)
     losses = [h["loss"] for h in res["train"]]
     assert losses[-1] < losses[0]
 
