@@ -10,7 +10,7 @@ split beside SASRec and popularity with paired bootstrap 95% CIs on the same row
 
 SASRec is read from ``--checkpoint-dir`` (notebook 02's) when it is there, else trained with the
 preset's settings and saved there.  Resumable: each (dataset, variant) writes ``<dataset>/<variant>.json``
-(atomically) and is skipped on a rerun; ``--epochs`` caps every variant's epochs (a scoping run).  Writes
+(atomically) and is skipped on a rerun with the same training settings; ``--epochs`` caps every variant's epochs (a scoping run).  Writes
 ``dreamrec_grid.csv`` / ``dreamrec_grid.md`` (one row per dataset, variant and split) and
 ``dreamrec_grid.png`` (validation NDCG@10 and the mean item-embedding norm per epoch: the collapse of
 the authors' set-up is the falling norm).
@@ -28,7 +28,7 @@ from recinterp.config import resolve, write_json_atomic, write_text_atomic
 from recinterp.data import dataset_sources, load_dataset
 from recinterp.metrics import format_ci
 from recinterp.models import build_encoder, load_checkpoint, save_checkpoint
-from recinterp.models.benchmark import DREAMREC_VARIANTS, Benchmark, fit_dreamrec, prepare
+from recinterp.models.benchmark import DREAMREC_VARIANTS, Benchmark, dreamrec_fit_config, fit_dreamrec, prepare
 from recinterp.models.train import FitConfig, seed_everything
 from recinterp.plan import resolve_preset
 
@@ -106,6 +106,15 @@ def plot_grid(results: dict):
     return fig
 
 
+def _done(f: Path, fit_config) -> bool:
+    """A variant's result is reused only when it was trained with these very settings (else it is retrained)."""
+    if not f.exists():
+        return False
+    from dataclasses import asdict
+
+    return json.loads(f.read_text()).get("train_config") == asdict(fit_config)
+
+
 def run(preset: str, out: Path, ckpt_root: Path, datasets: str = "", variants=None, epochs: int | None = None,
         seed: int = 0, log=print) -> dict:
     cfg = resolve_preset(preset, "recommenders")
@@ -113,14 +122,14 @@ def run(preset: str, out: Path, ckpt_root: Path, datasets: str = "", variants=No
     variants = list(variants or DREAMREC_VARIANTS)
     results = {}
     for dname, src in dataset_sources(datasets, cfg["datasets"]).items():
-        todo = [v for v in variants if not (out / dname / f"{v}.json").exists()]
+        train = {**dr["train"], **({"epochs": epochs} if epochs else {})}
+        todo = [v for v in variants if not _done(out / dname / f"{v}.json", dreamrec_fit_config(v, train, seed))]
         if todo:
             d = prepare(load_dataset(src), cfg["max_train_rows"], seed)
             enc = reference_encoder(preset, dname, d, ckpt_root, seed, log)
             bench = Benchmark({dname: d}, seed=seed)
             bench.record(dname, "popularity", d.popularity())
             bench.record(dname, REFERENCE, enc)
-            train = {**dr["train"], **({"epochs": epochs} if epochs else {})}
             ref_val = (getattr(enc, "checkpoint_info", {}).get("metrics") or {}).get("best_val_NDCG@10")
             for v in todo:
                 t0 = time.time()
