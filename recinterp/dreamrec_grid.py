@@ -137,8 +137,9 @@ def run(preset: str, out: Path, ckpt_root: Path, datasets: str = "", variants=No
                 r = {**variant_result(bench, dname, f"dreamrec_{v}"), "seconds": time.time() - t0,
                      "reference_val_NDCG@10": ref_val, "threads": torch.get_num_threads()}
                 write_json_atomic(out / dname / f"{v}.json", r)
-        for v in variants:
-            results[(dname, v)] = json.loads((out / dname / f"{v}.json").read_text())
+        for f in sorted((out / dname).glob("*.json")):  # the table holds every variant measured so far
+            if f.stem in DREAMREC_VARIANTS:
+                results[(dname, f.stem)] = json.loads(f.read_text())
     import pandas as pd
 
     df = pd.DataFrame(grid_rows(results))

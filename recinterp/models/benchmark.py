@@ -92,6 +92,10 @@ DREAMREC_VARIANTS = {
     "preferdiff": ({"item_source": "learned", "objective": "preferdiff", "lam": 0.4, "w": 0.0}, {}),
     # ADRec's pre-train-then-align: start from the encoder's table, keep training it, rank with the softmax objective
     "pretrained_softmax": ({"item_source": "pretrained", "objective": "softmax", "lam": 0.5, "tau": 0.1, "w": 0.0}, {}),
+    # the frozen table with a larger model (what the flat loss of frozen_softmax asks for): SASRec's 2 blocks as
+    # the guidance encoder, a 2-layer denoiser
+    "frozen_softmax_big": ({"item_source": "frozen", "objective": "softmax", "lam": 0.5, "tau": 0.1, "w": 0.0,
+                           "n_blocks": 2, "denoiser": "mlp2"}, {}),
     # a learned table four times wider (PreferDiff's best settings use far wider item embeddings)
     "softmax_d256": ({"item_source": "learned", "objective": "softmax", "lam": 0.5, "tau": 0.1, "w": 0.0, "d": 256}, {}),
 }
