@@ -117,7 +117,7 @@ def ceiling_points(enc, ds, llm, out: Path, k: int = 4, log=print) -> None:
 ITEM_ADAPTER = {"kind": "linear", "n_tokens": 4, "standardize": True, "out_norm": "llm", "norm_init": True}
 
 
-def item_stage_points(enc, ds, llm, out: Path, plan=((256, (0, 160, 320)), (0, (0, 150, 300))), lr: float = 3e-3,
+def item_stage_points(enc, ds, llm, out: Path, plan=((256, (160, 320)), (0, (300,))), lr: float = 3e-3,
                       n_cases: int = 60, start: str = "norm", log=print) -> None:
     """The item stage with the scale fixes, on ``n_items`` training items (0: the whole training catalogue),
     evaluated at each step count of ``plan`` on trained items (generation, both controls).  ``start``: "norm"
@@ -135,7 +135,7 @@ def item_stage_points(enc, ds, llm, out: Path, plan=((256, (0, 160, 320)), (0, (
             t0 = time.time()
             res = run_task("item", enc, ds, llm, out_dir=folder, adapter=dict(adapter), max_train_cases=n_items or None,
                            train={"max_steps": steps, "lr": lr, "warmup_steps": 10, "ckpt_every": 0},
-                           eval={"n_cases": n_cases, "samplers": ["random"], "max_new_tokens": 24}, progress=False)
+                           eval={"n_cases": n_cases, "samplers": [], "max_new_tokens": 24}, progress=False)  # generation only
             ev = res["eval"]["train"]["generation"]
             ad = load_adapter(res["adapter_dir"], d_llm=llm.hidden_size)
             with torch.no_grad():
@@ -187,7 +187,7 @@ def main(argv=None) -> None:
         if "item_stage" in parts:
             item_stage_points(enc, ds, llm, out)
         if "ls_bridge" in parts:  # the bridge: the least-squares start, then trained through the LLM
-            item_stage_points(enc, ds, llm, out, plan=((256, (0, 160)),), start="ls")
+            item_stage_points(enc, ds, llm, out, plan=((256, (0, 160)),), start="ls")  # step 0: the fit alone
     print(f"wrote {out / LOG}")
 
 
