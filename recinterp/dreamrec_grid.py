@@ -48,6 +48,7 @@ def reference_encoder(preset: str, dname: str, d, ckpt_root: Path, seed: int = 0
     bench = Benchmark({dname: d}, seed=seed)
     entry = bench.fit(dname, REFERENCE, enc, FitConfig(**{**cfg["train"], "seed": seed}), log=log)
     save_checkpoint(enc, ckpt_root, dname, metrics=entry, seed=seed)
+    enc.checkpoint_info = {"metrics": entry}  # as a loaded checkpoint carries it (the figure's reference line)
     return enc.eval()
 
 
