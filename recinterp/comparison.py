@@ -43,7 +43,8 @@ An answer is mapped to a catalogue item with ``novelty.match_catalogue`` (``text
 normalisation, difflib ratio >= the notebook's novelty threshold, numbers must agree).  An answer
 that maps to no item (a novel or empty name) scores **lowest** for the catalogue-based judges: it
 loses to any matched answer, and two unmatched answers tie.  In score differences it takes the
-score's floor (cosine -1, Jaccard 0, the lowest recommender score of that history).  An empty
+score's floor (cosine -1, Jaccard 0, the lowest recommender score of that history, the LLM's lowest
+score among the answers).  An empty
 answer loses to any non-empty one for every judge (the text judges cannot read it).
 """
 from __future__ import annotations
@@ -201,7 +202,8 @@ def compare(judge, h: Histories, answers: dict, sources, seed: int = 0) -> dict:
         out["rows"][f"{a}_vs_{b}"] = {"a": a, "b": b, **comparison_row(pr["per_case"], seed),
                                       "first_shown": pr["first_shown"]}
     if judge.kind == "score":
-        vals = {s: floored(judge, judge.scores(h, idx, answers[s]), h, idx) for s in sources}
+        vals = {s: floored(judge, np.where([not a for a in answers[s]], -np.inf, judge.scores(h, idx, answers[s])), h, idx)
+                for s in sources}  # an empty answer takes the floor too
         out["scores"] = {s: _summ(v, seed) for s, v in vals.items()}
         out["score_diffs"] = {}
         for a, b in pairs(sources):
@@ -211,11 +213,18 @@ def compare(judge, h: Histories, answers: dict, sources, seed: int = 0) -> dict:
 
 
 def floored(judge, s: np.ndarray, h: Histories, idx) -> np.ndarray:
-    """Scores with an unmatched answer (-inf) at the judge's floor (its per-case minimum when it has none)."""
+    """Scores with an unmatched or empty answer (-inf) at the judge's floor: its fixed ``floor``, else its
+    ``case_floor`` per history (the recommender: the history's lowest score), else the lowest score seen."""
     s = np.asarray(s, dtype=float).copy()
     low = np.isneginf(s)
     if low.any():
-        s[low] = judge.floor if judge.floor is not None else judge.case_floor(h, np.asarray(idx)[low])
+        if judge.floor is not None:
+            s[low] = judge.floor
+        elif hasattr(judge, "case_floor"):
+            s[low] = judge.case_floor(h, np.asarray(idx)[low])
+        else:
+            seen = s[np.isfinite(s)]
+            s[low] = seen.min() if seen.size else math.nan
     return s
 
 
@@ -330,9 +339,6 @@ class LLMLikelihoodJudge(ScoreJudge):
             for k, v in zip(todo, self.loglik([self._prompt(h, c, a) for c, a in todo])):
                 self._memo[k] = v
         return np.array([self._memo[k] for k in keys], dtype=float)
-
-    def case_floor(self, h, idx):
-        return np.full(len(idx), -50.0)
 
 
 class PairwiseLLMJudge:

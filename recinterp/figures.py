@@ -254,6 +254,7 @@ def plot_instantiation(nov, compared):
                 ax.barh(y, r["mean"], height=h, label=jn,
                         xerr=[r["mean"] - r["lo"], r["hi"] - r["mean"]], capsize=2)
             ax.set_yticks(np.arange(len(pairs_)), pairs_)
+            ax.invert_yaxis()  # the first comparison on top
             ax.axvline(0, color="black", lw=0.8)
             ax.set(xlabel="A − B: mean preference (95% CI)", xlim=(-1, 1))
             ax.legend(fontsize=7)

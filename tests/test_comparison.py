@@ -214,3 +214,20 @@ def test_a_failed_judge_is_not_drawn(tmp_path):
     none_valid = compared.assign(valid=False)
     fig = F.plot_instantiation(nov, none_valid)
     assert fig.axes[1].get_legend() is None and len(fig.axes[1].patches) == 0
+
+
+def test_llm_likelihood_is_the_same_in_any_batch_and_memoised():
+    from recinterp.llm import tiny_llm
+
+    llm, h = tiny_llm(hidden=16, layers=1, heads=2), world(n=3)
+    answers = [TITLES[0], "A much longer made-up title here", TITLES[5]]
+    one = C.LLMLikelihoodJudge(llm, "history", batch_size=1).scores(h, np.arange(3), answers)
+    many = C.LLMLikelihoodJudge(llm, "history", batch_size=3)
+    assert np.allclose(one, many.scores(h, np.arange(3), answers), atol=1e-5) and np.isfinite(one).all()
+    assert len(many._memo) == 3 and (one < 0).all()  # mean log-probabilities
+    nxt = C.LLMLikelihoodJudge(llm, "next")
+    assert nxt._prompt(h, 0, "X")[1] == f" {h.titles[int(h.next[0])]}"  # scores the held-out title
+    with pytest.raises(ValueError, match="unknown mode"):
+        C.LLMLikelihoodJudge(llm, "both")
+    # an empty answer takes the lowest score seen in a score difference
+    assert C.floored(many, np.array([-2.0, -np.inf, -5.0]), h, np.arange(3)).tolist() == [-2.0, -5.0, -5.0]
