@@ -370,11 +370,12 @@ class CooccurrenceRecommender:
         n = self.n_items
         c = np.zeros((n, n), dtype=np.float32)
         seqs, lens, nxt = split.seqs.numpy(), split.lens.numpy(), split.next.numpy()
-        for s, L, y in zip(seqs, lens, nxt):
-            row = list(s[:L]) + [y]
-            for a, b in zip(row[:-1], row[1:]):
-                if 0 <= a < n and 0 <= b < n:
-                    c[a, b] += 1
+        full = np.concatenate([seqs, np.full((len(seqs), 1), -1)], 1)
+        full[np.arange(len(seqs)), lens] = nxt  # each row: its history, then its next item
+        pos = np.arange(full.shape[1] - 1)[None, :]
+        a, b = full[:, :-1], full[:, 1:]
+        ok = (pos < lens[:, None]) & (a >= 0) & (a < n) & (b >= 0) & (b < n)
+        np.add.at(c, (a[ok], b[ok]), 1.0)
         self.trans = torch.from_numpy((c + 1e-3) / (c + 1e-3).sum(1, keepdims=True))
         sym = np.log1p(c + c.T)
         u, sv, _ = np.linalg.svd(sym, full_matrices=False)
