@@ -347,7 +347,8 @@ def comparison_headline(results_dir: str | os.PathLike) -> list[dict]:
     for d, blk in m.get("datasets", {}).items():
         for judge, c in (blk.get("comparisons") or {}).items():
             v = c["validity"]
-            for pair, r in c["rows"].items():
+            order = [f"{a}_vs_{b}" for a, b in (("dreamrec", enc), ("dreamrec", "random"), (enc, "random"))]
+            for pair, r in sorted(c["rows"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 3):
                 diff = r["diff"]
                 out.append({"task": "instantiation", "dataset": d, "encoder": enc, "route": blk.get("headline_route"),
                             "role": "comparison", "judge": judge,
