@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recinterp import report
-from recinterp.report.cli import markdown_headline
+from recinterp.report.cli import format_comparisons, markdown_headline
 from recinterp.config import NOTEBOOKS, load_preset, repo_root, resolve, write_json_atomic, write_text_atomic
 from recinterp.llm import EMBEDDED, EMBEDDED_FILE
 from recinterp.reproduce import source_commit
@@ -453,7 +453,8 @@ def readme_commands() -> str:
 
 def headline_markdown(results: Path) -> str:
     """The readings ``python -m recinterp.report RESULTS --markdown`` prints (headline, contrast route,
-    encoder comparison) as Markdown, with how many headline readings clear; "" before notebooks 03-05 ran."""
+    encoder comparison) as Markdown, with how many headline readings clear, then task 3's judged comparison
+    rows; "" before notebooks 03-05 ran."""
     readings = (report.headline(report.load_runs(results), roles=("main", "contrast", "comparison"))
                 + report.instantiation_headline(results))
     rows = [h for h in readings if h["role"] == "main"]
@@ -462,7 +463,7 @@ def headline_markdown(results: Path) -> str:
     verdict = (f"\n\n**{sum(h['clears'] for h in rows)} of {len(rows)} headline readings** (role `main`) clear their "
                f"controls ({' and '.join(report.MUST_CLEAR)}; task 3's fidelity: shuffled): the paired 95% CI of "
                "model − control lies above 0.")
-    return markdown_headline(readings) + verdict
+    return markdown_headline(readings) + verdict + format_comparisons(report.comparison_headline(results), markdown=True)
 
 
 def doc_pages() -> dict[str, Path]:

@@ -199,9 +199,13 @@ def plot_residual_generation(table):
 
 
 def instantiation_tables(m05: dict):
+    """(novelty and fidelity per source, task 3's judged comparison per judge and pair) as long tables.
+
+    The comparison table has every judge, with ``valid`` (its validity row) and the validity pick rate;
+    ``plot_instantiation`` draws only the valid ones."""
     import pandas as pd
 
-    nov, judged = [], []
+    nov, compared = [], []
     for ds, d in m05["datasets"].items():
         for src, s in d["sources"].items():
             mean, lo, hi = ci_values(s["novelty"])
@@ -211,15 +215,22 @@ def instantiation_tables(m05: dict):
                 mean, lo, hi = ci_values(s["fidelity"]["hit"])
                 nov.append({"dataset": ds, "source": src, "measure": "true title named", "mean": mean, "lo": lo,
                             "hi": hi, "n": s["fidelity"]["hit"].get("n")})
-        for pair, res in d.get("judged", {}).items():
-            for k in ("A", "tie", "B", "none"):
-                judged.append({"dataset": ds, "pair": pair, "outcome": k, "share": res["rates"][k]["mean"],
-                               "n": res["n_cases"], "first_shown": res["position_bias"]["share_first"].get("mean")})
-    return pd.DataFrame(nov), pd.DataFrame(judged)
+        for judge, c in (d.get("comparisons") or {}).items():
+            for pair, r in c["rows"].items():
+                mean, lo, hi = ci_values(r["diff"])
+                compared.append({"dataset": ds, "judge": judge, "pair": f"{r['a']} − {r['b']}", "mean": mean, "lo": lo,
+                                 "hi": hi, "n": r["diff"].get("n"), "valid": bool(c["valid"]),
+                                 "validity": c["validity"]["picks_true"].get("mean"),
+                                 "validity_lo": c["validity"]["picks_true"].get("lo")})
+    return pd.DataFrame(nov), pd.DataFrame(compared)
 
 
-def plot_instantiation(nov, judged):
+def plot_instantiation(nov, compared):
+    """Top: novelty and fidelity per source.  Bottom: the judged comparisons (mean preference, 95% CI) of
+    the judges that passed their validity row only; the panel's title names those that failed ("cannot
+    judge"), which are drawn as no result."""
     import matplotlib.pyplot as plt
+    import numpy as np
 
     dss = list(dict.fromkeys(nov.dataset))
     fig, axes = plt.subplots(2, len(dss), figsize=(5 * len(dss), 6.6), squeeze=False)
@@ -229,16 +240,29 @@ def plot_instantiation(nov, judged):
         axes[0][j].set(title=f"{ds} (n={int(p['n'].dropna().iloc[0]) if len(p['n'].dropna()) else '?'})",
                        ylabel="share (95% CI)")
         axes[0][j].legend(fontsize=7)
-        q = judged[judged.dataset == ds] if len(judged) else judged
+        q = compared[compared.dataset == ds] if len(compared) else compared
         ax = axes[1][j]
-        if len(q):
-            piv = q.pivot(index="pair", columns="outcome", values="share").reindex(columns=["A", "tie", "B", "none"])
-            piv.plot.barh(stacked=True, ax=ax, color=["tab:green", "tab:gray", "tab:red", "white"], edgecolor="black", lw=0.3)
-            ax.set(xlabel="share of pairs (A = first-named source)", ylabel="", xlim=(0, 1),
-                   title=f"judged (first-shown share {q['first_shown'].dropna().mean():.2f})")
-            ax.legend(fontsize=7, ncol=4)
+        failed = sorted(set(q.judge[~q.valid])) if len(q) else []
+        ok = q[q.valid] if len(q) else q
+        if len(ok):
+            pairs_ = list(dict.fromkeys(ok.pair))
+            judges_ = list(dict.fromkeys(ok.judge))
+            h = 0.8 / len(judges_)
+            for k, jn in enumerate(judges_):
+                r = ok[ok.judge == jn].set_index("pair").reindex(pairs_)
+                y = np.arange(len(pairs_)) + (k - (len(judges_) - 1) / 2) * h
+                ax.barh(y, r["mean"], height=h, label=jn,
+                        xerr=[r["mean"] - r["lo"], r["hi"] - r["mean"]], capsize=2)
+            ax.set_yticks(np.arange(len(pairs_)), pairs_)
+            ax.invert_yaxis()  # the first comparison on top
+            ax.axvline(0, color="black", lw=0.8)
+            ax.set(xlabel="A − B: mean preference (95% CI)", xlim=(-1, 1))
+            ax.legend(fontsize=7)
         else:
-            ax.set_axis_off()
+            ax.text(0.5, 0.5, "no judge passed its validity row:\nno comparison to show", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title("judged comparison" + (f" — cannot judge: {', '.join(failed)}" if failed else ""), fontsize=8)
     fig.suptitle("Task 3, ideal-item instantiation", y=1.01)
     fig.tight_layout()
     return fig

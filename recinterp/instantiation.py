@@ -14,7 +14,7 @@ falls out of both, as it does in the data's sliding windows.
 The measurements of task 3 (notebook 05) live here too: route fidelity (is a real item's
 true title named, against a shuffled pairing), novelty, how often the named item is the
 true next one and how the recommenders retrieve it, genre overlap of the named and the
-appended item with the history, and how often a judge agrees with that content proxy;
+appended item with the history; the judged comparison lives in ``recinterp.comparison``;
 and notebook 05's steps, per dataset, on an :class:`Instantiation`.  The real-item source
 is named after the encoder it comes from (``sources(enc.name)``: its top-1 recommendation).
 """
@@ -32,7 +32,7 @@ from .cases import Cases, make_examples
 from .controls import paired_diff
 from .data import load_dataset
 from .interpreter import Interpreter
-from .judges import judge_pairs
+from .comparison import Histories, compare, independent_recommender
 from .metrics import format_ci, ranks_from_scores, summarize
 from .models import SeqEncoder, load_checkpoint
 from .novelty import CatalogueMatcher, genre_overlap, match_catalogue, novel_flags
@@ -265,7 +265,7 @@ class Instantiation:
     accuracy: dict = field(default_factory=dict)  # source -> named_is_next (+ retrieval HR@k of its recommender)
     content: dict = field(default_factory=dict)  # source -> content_overlap
     hist_tags: list = field(default_factory=list)  # per history, per item: its content tags
-    judged: dict = field(default_factory=dict)  # (source A, source B) -> judge_pairs result
+    comparisons: dict = field(default_factory=dict)  # judge -> comparison.compare result
 
     @classmethod
     def load(cls, llm, checkpoints, name: str, source, encoder: str, n_cases: int, headline_route: str = "end_to_end",
@@ -377,36 +377,39 @@ class Instantiation:
             "genre overlap (appended)": self.content[src]["appended_item"]["mean"] if self.content[src]["appended_item"] else None}
             for src, a in self.accuracy.items()}
 
-    def judge(self, judge, n_cases: int, seed: int = 0) -> dict:
-        """Every pair of sources judged on the first ``n_cases`` histories where both named something (both
-        orders), with the judge's agreement with the content proxy."""
-        judge.item_word = self.ds.noun  # the dataset's own noun ("movie", "game", "track", "item")
-        n = min(n_cases, len(self.test))
-        t = self.test
-        hist = [[self.titles[j] for j in t.seqs[i, : int(t.lens[i])].tolist()] for i in range(n)]
-        dr, real, rand = self.sources
-        for a, b in ((dr, real), (dr, rand), (real, rand)):
-            ok = [i for i in range(n) if self.answers[a][i] and self.answers[b][i]]
-            res = judge_pairs(judge, [(hist[i], self.answers[a][i], self.answers[b][i]) for i in ok])
-            res["proxy_agreement"] = proxy_agreement([pc["combined"] for pc in res["per_case"]],
-                                                     [self.hist_tags[i] for i in ok],
-                                                     [self.matches[a][i] for i in ok],
-                                                     [self.matches[b][i] for i in ok], self.ds.catalogue, seed=seed)
-            self.judged[(a, b)] = res
-        return self.judged
+    def comparison_resources(self, checkpoints, llm=None, local_judge=None, openai_judge=None,
+                             batch_size: int = 16, log=print) -> dict:
+        """What the judges of ``comparison.JUDGES`` need on this dataset: the independent recommender (never
+        this encoder, never DreamRec), its item vectors, whether items have genres/tags, the LLM(s)."""
+        rec, label, vectors = independent_recommender(checkpoints, self.name, self.ds, exclude=(self.enc.name,), log=log)
+        cat = self.ds.catalogue
+        return {"recommender": rec, "recommender_label": label, "vectors": vectors, "llm": llm,
+                "has_tags": any(cat.genres) or any(cat.tags or []), "local_llm": local_judge, "openai": openai_judge,
+                "batch_size": batch_size}
 
-    def judged_rows(self) -> dict:
-        return {f"{self.name}: A={a} vs B={b}": {
-            "n": res["n_cases"], "A wins": res["rates"]["A"]["mean"], "tie": res["rates"]["tie"]["mean"],
-            "B wins": res["rates"]["B"]["mean"], "no answer": res["rates"]["none"]["mean"], "A−B [95% CI]": format_ci(res["a_minus_b"], 2, signed=True) if res["a_minus_b"]["n"] else "",
-            "first-shown share": res["position_bias"]["share_first"]["mean"] if res["position_bias"]["n_letter_answers"] else None,
-            "proxy agreement": res["proxy_agreement"]["mean"] if res["proxy_agreement"] else None}
-            for (a, b), res in self.judged.items()}
+    def compare(self, judges: dict, threshold: float, seed: int = 0) -> dict:
+        """Every judge's validity row and the three paired comparisons of the headline route's answers on
+        every evaluated history (``comparison.compare``). -> judge name -> result"""
+        h = Histories.from_split(self.ds, self.test, threshold)
+        self.comparisons = {name: compare(j, h, self.answers, self.sources, seed=seed) for name, j in judges.items()}
+        return self.comparisons
+
+    def comparison_rows(self) -> dict:
+        """One row per judge and pair: the judge's validity row beside the paired comparison."""
+        rows = {}
+        for name, c in self.comparisons.items():
+            v = c["validity"]
+            for pair, r in c["rows"].items():
+                rows[f"{self.name} / {name} / {r['a']} − {r['b']}"] = {
+                    "validity: picks true [95% CI]": format_ci(v["picks_true"], 2), "valid": v["valid"],
+                    "A − B [95% CI]": format_ci(r["diff"], 2, signed=True) if v["valid"] else "cannot judge",
+                    "n": r["diff"]["n"], "wins / ties / losses": f"{r['wins']} / {r['ties']} / {r['losses']}"}
+        return rows
 
     def metrics(self, n_examples: int) -> dict:
         """This dataset's block of notebook 05's metrics.json."""
         hl = self.headline
-        d = {"n_cases": len(self.test), "headline_route": hl, "sources": {}, "routes": {}, "judged": {}}
+        d = {"n_cases": len(self.test), "headline_route": hl, "sources": {}, "routes": {}}
         for src in self.sources:
             d["sources"][src] = {"novelty": self.novelty[(hl, src)], "accuracy": self.accuracy[src],
                                  "content": self.content[src], "fidelity": self.fidelity.get((hl, src)),
@@ -417,7 +420,7 @@ class Instantiation:
                                   "sources": {src: {"novelty": self.novelty[(route, src)],
                                                     "fidelity": self.fidelity.get((route, src)),
                                                     "examples": answers[src][:n_examples]} for src in self.sources}}
-        d["judged"] = {f"{a}_vs_{b}": {k: v for k, v in res.items() if k != "per_case"} for (a, b), res in self.judged.items()}
+        d["comparisons"] = self.comparisons
         return d
 
 

@@ -17,7 +17,7 @@ LAYERS = [
     ("controls",),
     ("train_adapter", "probes"),
     ("tasks",),
-    ("plan", "instantiation", "judges", "openai_judge", "trained"),
+    ("plan", "instantiation", "comparison", "judges", "openai_judge", "trained"),
     ("report", "grid", "figures", "reproduce", "book"),
     ("curve", "readouts", "seeds", "lesson"),
 ]

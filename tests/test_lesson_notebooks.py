@@ -228,10 +228,13 @@ def test_residual_encoder_order_and_instantiation_reading():
                          "hi": 0.4, "n": 20},
                         {"dataset": "ml", "source": "sasrec", "measure": "true title named", "mean": 0.5, "lo": 0.3,
                          "hi": 0.7, "n": 20}])
-    judged = pd.DataFrame([{"dataset": "ml", "pair": "a_vs_b", "outcome": "A", "share": 0.5, "n": 4, "first_shown": 0.75}])
+    judged = pd.DataFrame([{"dataset": "ml", "judge": "recommender:gru4rec", "pair": "dreamrec − sasrec", "mean": 0.2,
+                            "lo": 0.1, "hi": 0.3, "n": 4, "valid": True},
+                           {"dataset": "ml", "judge": "local_llm", "pair": "dreamrec − sasrec", "mean": 0.0, "lo": 0.0,
+                            "hi": 0.0, "n": 4, "valid": False}])
     text = L06.read_instantiation(nov, judged)
     assert "ml dreamrec 0.250 [0.100, 0.400] (n = 20)" in text and "ml sasrec 0.500 [0.300, 0.700]" in text
-    assert "(0.75 on average" in text
+    assert "validity row" in text and ": recommender:gru4rec; cannot judge (not drawn): local_llm." in text
     assert "No instantiation run" in L06.read_instantiation(nov.iloc[:0], judged)
 
 

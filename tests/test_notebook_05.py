@@ -56,13 +56,17 @@ def test_notebook_05_instantiation(smoke_results):
             assert route["sources"]["dreamrec"]["fidelity"] is None  # DreamRec's item has no true title
         assert d["routes"]["direct"]["sources"][real] == {k: d["sources"][real][k] for k in ("novelty", "fidelity")} | \
             {"examples": d["sources"][real]["examples"]}
-        assert set(d["judged"]) == {f"dreamrec_vs_{real}", "dreamrec_vs_random", f"{real}_vs_random"}
-        for res in d["judged"].values():
-            rates = [res["rates"][k]["mean"] for k in ("A", "B", "tie", "none")]
-            assert 0 <= res["n_cases"] <= min(cfg["judge_cases"], d["n_cases"])
-            if res["n_cases"]:  # every judged pair ends in exactly one outcome
-                assert sum(rates) == pytest.approx(1.0)
-            else:  # no pair to judge: no rate either
-                assert all(math.isnan(r) for r in rates)
-            assert res["failures"]["n_none"] == res["counts"]["none"]  # what kept verdicts away is recorded
+        # task 3's comparison: every judge that can run here, its validity row, three paired rows on every history
+        comps = d["comparisons"]
+        assert {"recommender", "next_cosine", "next_tags", "llm_history", "llm_next", "local_llm"} <= set(comps)
+        assert "sasrec" not in comps["recommender"]["judge"]  # never the encoder whose top-1 is an answer
+        for name, c in comps.items():
+            v = c["validity"]
+            assert c["valid"] == v["valid"] == bool(v["n"] and v["picks_true"]["lo"] > 0.5)
+            assert v["n"] == d["n_cases"] or name == "next_tags"  # tags: histories whose next item has none drop out
+            assert set(c["rows"]) == {f"dreamrec_vs_{real}", "dreamrec_vs_random", f"{real}_vs_random"}
+            for r in c["rows"].values():
+                assert r["wins"] + r["ties"] + r["losses"] == r["diff"]["n"] <= d["n_cases"]
+                assert r["diff"]["n"] == 0 or -1.0 <= r["diff"]["lo"] <= r["diff"]["mean"] <= r["diff"]["hi"] <= 1.0
+        assert comps["next_cosine"]["valid"]  # the true next item is its own reference
     assert m["judge"]

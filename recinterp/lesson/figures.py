@@ -82,7 +82,7 @@ def read_residual_encoders(table) -> str:
 
 
 def read_instantiation(nov, judged) -> str:
-    """After the instantiation figure: the not-in-catalogue share per source, route fidelity, the judge's bias."""
+    """After the instantiation figure: the not-in-catalogue share per source, route fidelity, which judges could judge."""
     if not len(nov):
         return "**How to read this.** No instantiation run in these results."
     parts = []
@@ -96,11 +96,11 @@ def read_instantiation(nov, judged) -> str:
             "titles only if the route is faithful: for real items, how often their true title is named ("
             + ("; ".join(fid) or "not measured") + ") tells whether the route reads an item at all.")
     if len(judged):
-        first = judged["first_shown"].dropna()
-        if len(first):
-            text += (f" The judged pairs come with the judge's share of picking the first-shown answer "
-                     f"({first.mean():.2f} on average; 0.5 is no position bias): a judge far from 0.5 is "
-                     "reading the order, not the answers.")
+        failed = sorted(set(judged.judge[~judged.valid]))
+        passed = sorted(set(judged.judge[judged.valid]))
+        text += (" The bottom panels show the judged comparisons of the judges that passed their validity row "
+                 "(the true next item picked over a random one, 95% CI above 0.5): "
+                 + (", ".join(passed) or "none") + "; cannot judge (not drawn): " + (", ".join(failed) or "none") + ".")
     return text
 
 

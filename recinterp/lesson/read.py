@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from recinterp import report as R
 from recinterp.lesson import Summary, against, ci, excludes_zero
-from recinterp.metrics import ci_values
+from recinterp.metrics import ci_values, format_ci
 from recinterp.models import encoder_label
 
 UNIT = {"found": "titles of the window named per window", "hit": "share of windows whose true title is named"}
@@ -252,15 +252,23 @@ def novelty(by_dataset: dict, headline: dict) -> str:
     return "\n".join(lines)
 
 
-def judged(rows: dict) -> str:
-    """After the judge's table (``Instantiation.judged_rows`` of every dataset)."""
+def comparisons(comps: dict) -> str:
+    """After task 3's comparison table: per dataset and judge, its validity row, then either its three paired
+    comparisons or "cannot judge" (``comps``: dataset -> judge -> ``comparison.compare`` result)."""
     lines = []
-    for k, v in rows.items():
-        fs, pa = v.get("first-shown share"), v.get("proxy agreement")
-        lines.append(f"- **{k}** (n = {v['n']}): A wins {v['A wins']:.3f}, ties {v['tie']:.3f}, B wins {v['B wins']:.3f}"
-                     + (f"; the first-shown item chosen in {fs:.3f} of letter answers" if fs is not None else "")
-                     + (f"; agreement with the genre proxy {pa:.3f}" if pa is not None else "") + ".")
-    return "\n".join(lines) or "_No judge ran (judge='none')._"
+    for d, by_judge in comps.items():
+        for name, c in by_judge.items():
+            v = c["validity"]
+            head = (f"- **{d}, {name}**: offered the true next item against a random one it picks the true one "
+                    f"{ci(v['picks_true'])} of the time (n = {v['n']}): ")
+            if not c["valid"]:
+                lines.append(head + "not clearly above one half, so it **cannot judge**; its rows are recorded but "
+                             "are not a result.")
+                continue
+            rows = "; ".join(f"{r['a']} − {r['b']} {format_ci(r['diff'], signed=True)}" + (
+                " (interval excludes 0)" if excludes_zero(r["diff"]) is not None else "") for r in c["rows"].values())
+            lines.append(head + f"valid. {rows}.")
+    return "\n".join(lines) or "_No judge ran._"
 
 
 def summary_instantiation(metrics: dict, case=None) -> Summary:
@@ -280,6 +288,15 @@ def summary_instantiation(metrics: dict, case=None) -> Summary:
         nxt = (src.get("dreamrec") or {}).get("accuracy", {}).get("named_is_next")
         if nxt and nxt.get("n"):
             s.add(f"{d}: the item named for DreamRec's x0 is the true next item {ci(nxt)} of the time (n = {nxt['n']}).")
+        comps = blk.get("comparisons") or {}
+        failed = [j for j, c in comps.items() if not c["valid"]]
+        for j, c in comps.items():
+            r = c["rows"].get(f"dreamrec_vs_{enc}")
+            if c["valid"] and r:
+                s.add(f"{d}, judge `{j}` (valid: true next item picked {ci(c['validity']['picks_true'])}): DreamRec − "
+                      f"{encoder_label(enc)} {format_ci(r['diff'], signed=True)} (n = {r['diff']['n']}).")
+        if failed:
+            s.add(f"{d}: cannot judge (failed the validity row): {', '.join(failed)}.")
     if case is not None:
         r = case.routes.get(next(iter(metrics["datasets"].values()))["headline_route"]) or next(iter(case.routes.values()))
         s.add(f"The worked case ({case.dataset}, history {case.index + 1}): the LLM named `{r['answer'] or '(nothing)'}`, "

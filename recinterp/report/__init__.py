@@ -326,3 +326,35 @@ def instantiation_headline(results_dir: str | os.PathLike) -> list[dict]:
                         "vs": vs, "must_clear": ["shuffled"], "adapter_side": "", "clears": vs["shuffled"]["above_0"],
                         "novelty": novelty})
     return out
+
+
+PAIR_LABELS = {"dreamrec": "DreamRec", "random": "random"}
+
+
+def comparison_headline(results_dir: str | os.PathLike) -> list[dict]:
+    """Task 3's judged comparison (notebook 05's metrics.json, ``recinterp.comparison``): per dataset, judge and
+    pair (DreamRec − SASRec, DreamRec − random, SASRec − random), the mean preference with its paired 95% CI
+    and n, as a reading of role ``comparison`` (reported, not part of the exit status).  ``valid`` is the
+    judge's validity row (true next item picked over a random one, CI above 0.5); a row of a judge that
+    failed it reads "cannot judge" and is not a result."""
+    p = Path(results_dir) / NOTEBOOKS["instantiation"] / "metrics.json"
+    if not p.exists():
+        return []
+    m = json.loads(p.read_text())
+    enc = m.get("encoder", "")
+    label = {**PAIR_LABELS, enc: encoder_label(enc)}
+    out = []
+    for d, blk in m.get("datasets", {}).items():
+        for judge, c in (blk.get("comparisons") or {}).items():
+            v = c["validity"]
+            order = [f"{a}_vs_{b}" for a, b in (("dreamrec", enc), ("dreamrec", "random"), (enc, "random"))]
+            for pair, r in sorted(c["rows"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 3):
+                diff = r["diff"]
+                out.append({"task": "instantiation", "dataset": d, "encoder": enc, "route": blk.get("headline_route"),
+                            "role": "comparison", "judge": judge,
+                            "reading": f"{label.get(r['a'], r['a'])} − {label.get(r['b'], r['b'])} ({judge})",
+                            "n": diff["n"], "model": diff, "valid": bool(c["valid"]), "validity": v["picks_true"],
+                            "vs": {}, "must_clear": [], "adapter_side": "",
+                            "excludes_0": bool(diff["n"] and (diff["lo"] > 0 or diff["hi"] < 0)),
+                            "clears": bool(c["valid"] and diff["n"] and diff["lo"] > 0)})
+    return out
