@@ -17,9 +17,9 @@ LAYERS = [
     ("controls",),
     ("train_adapter", "probes"),
     ("tasks",),
-    ("plan", "instantiation", "comparison", "judges", "openai_judge", "trained"),
+    ("plan", "instantiation", "comparison", "judges", "openai_judge", "trained", "must_light"),
     ("report", "grid", "figures", "reproduce", "book"),
-    ("curve", "readouts", "seeds", "lesson"),
+    ("curve", "readouts", "seeds", "lesson", "dreamrec_grid", "evidence"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 
