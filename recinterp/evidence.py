@@ -179,7 +179,7 @@ def main(argv=None) -> None:
     llm = load_llm()
     if "must_light" in parts:
         must_light_points(llm, out)
-    if {"ceiling", "item_stage"} & set(parts):
+    if {"ceiling", "item_stage", "ls_bridge"} & set(parts):
         ds = load_dataset(a.dataset)
         enc = load_checkpoint(resolve(a.checkpoint_dir), a.dataset, "sasrec")
         if "ceiling" in parts:
