@@ -34,11 +34,19 @@ import torch.nn.functional as F
 from recinterp.adapter import Adapter, build_adapter
 
 
+AUTO_HIDDEN_MAX = 4096  # the auto aligner width stops here: features x items would grow with the square of the items
+ROWS = 4096  # row block of the aligner's ridge sums and error sums above this many items (memory linear in the items)
+TOP1_MAX_ITEMS = 4096  # catalogue_aligner's token_top1 on the fitted items: a seeded sample of this many above it
+MAX_LOGITS = 2 ** 28  # readout_top1 scores states in row blocks when states x items exceed this (1 GiB of logits)
+
+
 @dataclass
 class AlignConfig:
     k: int = 8  # soft tokens per item: the first k tokens of its title
     hidden: int = 0  # middle width of the aligner MLP; 0: auto, at least 2048 and at least the number of items
-    #                  (rounded up to 512): with as many random features as items the ridge solve can fit each one
+    #                  (rounded up to 512): with as many random features as items the ridge solve can fit each one;
+    #                  the auto width stops at AUTO_HIDDEN_MAX (above it the fit is linear in the items; set hidden
+    #                  explicitly to fit a larger catalogue item by item, at a cost that grows with its square)
     method: str = "ridge"  # "ridge": random GELU features + closed-form output layer; "adam": gradient descent
     ridge: float = 1e-5  # ridge strength, relative to the mean squared feature norm (small: fit the catalogue closely)
     steps: int = 0  # Adam steps (method="adam": the whole fit; "ridge": fine-tuning after the solve)
@@ -78,15 +86,41 @@ def _ridge_output_layer(h: torch.Tensor, y: torch.Tensor, ridge: float) -> tuple
     """Closed-form least squares y ~ h @ W.T + b with a ridge on W; solved in the smaller of
     the two Gram matrices (n x n when there are fewer items than features)."""
     h_mean, y_mean = h.mean(0), y.mean(0)
-    hc, yc = (h - h_mean).double(), (y - y_mean).double()
-    n, m = hc.shape
-    lam = ridge * float((hc * hc).sum()) / n
-    if n <= m:  # dual: W.T = hc.T (hc hc.T + lam I)^-1 yc
+    n, m = h.shape
+    if n <= m:  # dual: W.T = hc.T (hc hc.T + lam I)^-1 yc  (an n x n solve: only while items <= features)
+        hc, yc = (h - h_mean).double(), (y - y_mean).double()
+        lam = ridge * float((hc * hc).sum()) / n
         W_t = hc.T @ torch.linalg.solve(hc @ hc.T + lam * torch.eye(n, dtype=hc.dtype), yc)
-    else:  # primal: W.T = (hc.T hc + lam I)^-1 hc.T yc
-        W_t = torch.linalg.solve(hc.T @ hc + lam * torch.eye(m, dtype=hc.dtype), hc.T @ yc)
+    else:  # primal: W.T = (hc.T hc + lam I)^-1 hc.T yc, its sums taken over blocks of rows (linear in n)
+        G = torch.zeros(m, m, dtype=torch.float64)
+        R = torch.zeros(m, y.shape[1], dtype=torch.float64)
+        sq = 0.0
+        for s in range(0, n, ROWS):
+            hc, yc = (h[s: s + ROWS] - h_mean).double(), (y[s: s + ROWS] - y_mean).double()
+            sq += float((hc * hc).sum())
+            G += hc.T @ hc
+            R += hc.T @ yc
+        lam = ridge * sq / n
+        W_t = torch.linalg.solve(G + lam * torch.eye(m, dtype=G.dtype), R)
     W = W_t.T.float()
     return W, (y_mean - h_mean @ W.T)
+
+
+@torch.no_grad()
+def _mse(predict, y: torch.Tensor, seed: int = 0) -> float:
+    """Mean squared error of ``predict(rows)`` against ``y[rows]``: over every row up to ``ROWS`` rows, else over
+    a seeded sample of ``ROWS`` rows (a diagnostic: a catalogue-wide pass would cost as much as the fit)."""
+    n = len(y)
+    if n <= ROWS:
+        return float(((predict(slice(None)) - y) ** 2).mean())
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:ROWS].sort().values
+    return float(((predict(idx) - y[idx]) ** 2).double().mean())
+
+
+def auto_hidden(n_items: int) -> int:
+    """The aligner's width when ``AlignConfig.hidden`` is 0: at least 2048 and the items rounded up to 512 (the
+    ridge solve then fits every item), at most ``AUTO_HIDDEN_MAX`` (the fit's cost then grows linearly)."""
+    return min(max(2048, -(-n_items // 512) * 512), max(2048, AUTO_HIDDEN_MAX))
 
 
 def fit_item_aligner(items: torch.Tensor, targets: torch.Tensor, cfg: AlignConfig | None = None,
@@ -114,7 +148,7 @@ def fit_item_aligner(items: torch.Tensor, targets: torch.Tensor, cfg: AlignConfi
     if d_llm is not None and d_llm != dl:
         raise ValueError(f"targets have width {dl} but the LLM has hidden size {d_llm}")
     x, y = items.detach().float().cpu(), targets.reshape(n, k * dl).float().cpu()
-    hidden = cfg.hidden or max(2048, -(-n // 512) * 512)
+    hidden = cfg.hidden or auto_hidden(n)
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         aligner = build_adapter(kind="mlp2x_gelu", d_in=d, d_llm=dl, n_positions=1, n_tokens=k,
@@ -124,14 +158,17 @@ def fit_item_aligner(items: torch.Tensor, targets: torch.Tensor, cfg: AlignConfi
     std.mean.copy_(x.mean(0))
     std.std.copy_(x.std(0).clamp(min=1e-6))
     t0 = time.time()
-    report = {"config": asdict(cfg), "hidden": hidden, "n_items": n, "mean_predictor_mse": float(((y - y.mean(0)) ** 2).mean())}
+    y_mean = y.mean(0)
+    report = {"config": asdict(cfg), "hidden": hidden, "n_items": n,
+              "mean_predictor_mse": _mse(lambda r: y_mean.expand_as(y[r]), y, cfg.seed)}
     if cfg.method == "ridge":
         with torch.no_grad():
             h = net[2](first(std(x)))  # (n, hidden) random GELU features
             W, b = _ridge_output_layer(h, y, cfg.ridge)
             last.weight.copy_(W)
             last.bias.copy_(b)
-            report["ridge_mse"] = float(((h @ W.T + b - y) ** 2).mean())
+            report["ridge_mse"] = _mse(lambda r: h[r] @ W.T + b, y, cfg.seed)
+            del h
     steps = cfg.steps if cfg.method == "ridge" else max(cfg.steps, 1)
     if cfg.steps or cfg.method == "adam":
         opt = torch.optim.Adam([p for p in aligner.parameters()], lr=cfg.lr)
@@ -143,7 +180,9 @@ def fit_item_aligner(items: torch.Tensor, targets: torch.Tensor, cfg: AlignConfi
                 opt.step()
         report["adam_steps"] = steps
     with torch.no_grad():
-        report["mse"] = float(F.mse_loss(net(x), y))
+        report["mse"] = float(F.mse_loss(net(x), y)) if n <= ROWS else _mse(lambda r: net(x[r]), y, cfg.seed)
+        if n > ROWS:
+            report["mse_items"] = ROWS  # the three mse's above are over a seeded sample of the items
     report["seconds"] = time.time() - t0
     aligner.eval()
     return aligner, report
@@ -214,11 +253,36 @@ def train_linear(lin: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor, loss_fn
     return lin.eval()
 
 
+def train_linear_sampled(lin: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor, negatives: int, epochs: int = 20,
+                         batch_size: int = 512, lr: float = 3e-3, weight_decay: float = 1e-4,
+                         seed: int = 0) -> torch.nn.Linear:
+    """``train_linear`` with a sampled softmax: each batch scores only its own target items and ``negatives``
+    items drawn uniformly from the catalogue (seeded), so a step costs batch x (batch + negatives) instead of
+    batch x items.  An approximation of the full softmax for catalogues too large to score whole."""
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(lin.parameters(), lr=lr, weight_decay=weight_decay)
+    x, n_items = x.float(), lin.out_features
+    with torch.enable_grad():
+        for _ in range(epochs):
+            for b in torch.randperm(len(x), generator=g).split(batch_size):
+                cand = torch.unique(torch.cat([y[b], torch.randint(n_items, (negatives,), generator=g)]))  # sorted
+                logits = x[b] @ lin.weight[cand].T + lin.bias[cand]
+                loss = F.cross_entropy(logits, torch.searchsorted(cand, y[b]))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    return lin.eval()
+
+
 def fit_linear_readout(x: torch.Tensor, y: torch.Tensor, n_items: int, init: torch.Tensor | None = None,
                        epochs: int = 20, batch_size: int = 512, lr: float = 3e-3, weight_decay: float = 1e-4,
-                       seed: int = 0) -> torch.nn.Linear:
+                       seed: int = 0, negatives: int | None = None) -> torch.nn.Linear:
     """Softmax regression x (M, d_in) -> y (M,) item ids over ``n_items``, from ``init`` (the encoder's
-    scores: the fit is then a correction of them) or from a seeded random start."""
+    scores: the fit is then a correction of them) or from a seeded random start.
+
+    ``negatives`` (the preset's ``aligned.readout.negatives``; None: off, the full softmax): a sampled
+    softmax over each batch's targets and this many random items (``train_linear_sampled``), for large
+    catalogues; it is used only when it is smaller than the catalogue."""
     if len(x) == 0:
         raise ValueError("no training pairs for the readout")
     if int(y.min()) < 0 or int(y.max()) >= n_items:
@@ -230,15 +294,26 @@ def fit_linear_readout(x: torch.Tensor, y: torch.Tensor, n_items: int, init: tor
         with torch.no_grad():
             lin.weight.copy_(init)
             lin.bias.zero_()
-    return train_linear(lin, x, y.long(), epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                        seed=seed)
+    if negatives is not None and int(negatives) < 1:
+        raise ValueError(f"readout negatives must be a positive number of sampled items (or null: off), got {negatives}")
+    kw = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed)
+    if negatives is not None and int(negatives) < n_items:
+        return train_linear_sampled(lin, x, y.long(), int(negatives), **kw)
+    return train_linear(lin, x, y.long(), **kw)
 
 
 @torch.no_grad()
 def readout_top1(readout: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Share of states whose readout's top item is the true one (among all items)."""
     dev = readout.weight.device  # the readout may sit on the LLM's device, the states on the CPU
-    return float((readout(x.float().to(dev)).argmax(-1).cpu() == y.cpu()).float().mean()) if len(y) else math.nan
+    if not len(y):
+        return math.nan
+    if len(y) * readout.weight.shape[0] <= MAX_LOGITS:
+        return float((readout(x.float().to(dev)).argmax(-1).cpu() == y.cpu()).float().mean())
+    rows = max(1, MAX_LOGITS // readout.weight.shape[0])  # logits in blocks of rows: memory bounded at any size
+    hits = sum(int((readout(x[s: s + rows].float().to(dev)).argmax(-1).cpu() == y[s: s + rows].cpu()).sum())
+               for s in range(0, len(y), rows))
+    return float(torch.tensor(float(hits)) / len(y))  # as the one-piece float32 mean computes it
 
 
 # -- the structured adapter -------------------------------------------------------------------

@@ -89,7 +89,12 @@ def catalogue_aligner(enc, ds, llm, out_dir: str | os.PathLike, align_cfg: dict 
                                               encoder=getattr(enc, "name", ""), dataset=ds.name, llm=llm.name)
         rep["title_tokens_mean"] = float(lens.float().mean())
         rep["title_tokens_truncated"] = float((lens == cfg.k).float().mean())
-        rep["token_top1_fitted_items"] = align.token_top1(aligner, table[ids], targets, ids)
+        top1_ids = ids
+        if len(ids) > align.TOP1_MAX_ITEMS:  # every fitted item against every title grows with the items' square
+            top1_ids = ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(cfg.seed))
+                           [: align.TOP1_MAX_ITEMS]]
+            rep["token_top1_sampled_items"] = len(top1_ids)
+        rep["token_top1_fitted_items"] = align.token_top1(aligner, table[top1_ids], targets, top1_ids)
         return aligner, rep
 
     settings = {"align": asdict(cfg), "items": len(ids), "items_sha": _ids_digest(ids)}
