@@ -1,0 +1,66 @@
+"""Issue 29: nothing stale, nothing half-written.  Each test failed before its fix.
+
+Checksums tied to their file's name; every JSON, checkpoint and model folder read names its file;
+timestamps that name the real problem; duplicate titles; did-you-mean for LLM names; notebooks
+renamed into place only when complete; caches and adapters tied to the encoder weights they were
+made from; figures under their run's results folder, and a lock on it.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+
+from recinterp.data import ChecksumError, load_dataset
+from recinterp.data import checksums
+from synthetic_data import make_llara_folder, write_sha256sums
+
+
+@pytest.fixture(autouse=True)
+def _no_trust_from_env(monkeypatch):
+    for v in ("RECINTERP_TRUST_UNVERIFIED", "RECINTERP_SHA256SUMS"):
+        monkeypatch.delenv(v, raising=False)
+
+
+# -- 1. checksums matched by file name ----------------------------------------------------------
+@pytest.fixture
+def llara(tmp_path):
+    return make_llara_folder(tmp_path / "src" / "tinyllara")
+
+
+def test_a_split_copied_over_another_is_refused_though_its_hash_is_listed(llara, tmp_path):
+    sums = write_sha256sums(llara)
+    shutil.copy(llara / "Test_data.df", llara / "Val_data.df")
+    with pytest.raises(ChecksumError, match=r"Val_data.df.*the hash given for it is"):
+        load_dataset(llara, data_dir=tmp_path / "data", hashes=sums)
+
+
+def test_a_released_split_copied_over_another_is_refused(llara, tmp_path, monkeypatch):
+    released = {f"tiny/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in llara.glob("*.df")}
+    monkeypatch.setattr(checksums, "LLARA_SHA256", released)
+    assert load_dataset(llara, data_dir=tmp_path / "data").n_items == 40  # released files by their names
+    shutil.copy(llara / "Test_data.df", llara / "Val_data.df")
+    with pytest.raises(ChecksumError, match=r"Val_data.df holds the released LLaRA file tiny/Test_data.df"):
+        load_dataset(llara, data_dir=tmp_path / "data", refresh=True)
+
+
+@pytest.mark.parametrize("digest, problem", [("0" * 64, "all zeros"), ("12ab", "not 64 hex digits")])
+def test_a_bad_hash_line_is_an_error_naming_the_file(llara, tmp_path, digest, problem):
+    sums = write_sha256sums(llara)
+    lines = sums.read_text().splitlines()
+    lines = [f"{digest}  Val_data.df" if ln.endswith("Val_data.df") else ln for ln in lines]
+    sums.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"SHA256SUMS:\d+: the hash given for Val_data.df is {problem}"):
+        load_dataset(llara, data_dir=tmp_path / "data", hashes=sums)
+    with pytest.raises(ValueError, match=rf"the hash given for Val_data.df is {problem}"):
+        load_dataset(llara, data_dir=tmp_path / "data", hashes={"Val_data.df": digest})
+
+
+def test_a_released_file_missing_from_the_given_sums_is_an_error(llara, tmp_path, monkeypatch):
+    released = {f"tiny/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in llara.glob("*.df")}
+    monkeypatch.setattr(checksums, "LLARA_SHA256", released)
+    sums = write_sha256sums(llara)
+    sums.write_text("".join(ln + "\n" for ln in sums.read_text().splitlines() if not ln.endswith("Val_data.df")))
+    with pytest.raises(ChecksumError, match=r"Val_data.df is not listed in the hashes you gave"):
+        load_dataset(llara, data_dir=tmp_path / "data", hashes=sums)
