@@ -134,6 +134,14 @@ def read_json(path: str | os.PathLike, fix: str = "delete it to rebuild it, or r
         raise IntegrityError(f"{path} is not valid JSON (truncated or edited?): {e}. To fix: {fix}") from None
 
 
+def rerun_fix(path: str | os.PathLike) -> str:
+    """The fix for a damaged file a notebook wrote under ``<results>/<notebook>/``: rerun that notebook."""
+    path = Path(path)
+    nb = path.parent.name
+    return (f"rerun {nb}, which writes it (python -m recinterp.reproduce --only {nb[:2]} --force "
+            f"--results {path.parent.parent} with the preset that made it)")
+
+
 def read_sums(folder: str | os.PathLike) -> dict[str, str] | None:
     """{file name: sha256} from ``folder/SHA256SUMS``; None when there is none."""
     path = Path(folder) / SUMS

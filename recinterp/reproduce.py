@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import load_preset, repo_root, resolve, section_of, write_json_atomic
+from .config import load_preset, read_json, repo_root, rerun_fix, resolve, section_of, write_json_atomic
 from .params import check_params, declared_defaults
 
 # Parameters the runner fills in when a notebook's parameters cell declares them.
@@ -60,7 +60,7 @@ def upstream_fingerprint(nb_path: Path, results: Path) -> str:
     """The recorded fingerprint of the finished notebook numbered just before this one ("" if none)."""
     prev = f"{int(nb_path.name[:2]) - 1:02d}_" if nb_path.name[:2].isdigit() else None
     for p in sorted(results.glob(f"{prev}*/done.json")) if prev else []:
-        return json.loads(p.read_text()).get("fingerprint", "")
+        return read_json(p, rerun_fix(p)).get("fingerprint", "")
     return ""
 
 
@@ -168,10 +168,10 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
     # only parameters this notebook declares reach it (and its fingerprint)
     extra_params = {k: v for k, v in (extra_params or {}).items() if k in declared}
     fp = fingerprint(nb_path, preset, extra_params, upstream_fingerprint(nb_path, results))
-    if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fp \
-            and (out_dir / "metrics.json").exists():
+    done = read_json(stamp, rerun_fix(stamp)) if stamp.exists() and not force else {}
+    if done.get("fingerprint") == fp and (out_dir / "metrics.json").exists():
         log(f"[skip] {nb_path.name}: finished earlier ({out_dir})")
-        return {**json.loads(stamp.read_text()), "ran": False}
+        return {**done, "ran": False}
     values = {"preset": preset, "output_dir": str(out_dir), "results_dir": str(results),
               "checkpoint_dir": str(results / "checkpoints")}
     params = {k: v for k, v in {**values, **extra_params}.items() if k in declared}

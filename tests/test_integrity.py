@@ -11,6 +11,7 @@ import hashlib
 import shutil
 
 import pytest
+import torch
 
 from recinterp.data import ChecksumError, load_dataset
 from recinterp.data import checksums
@@ -64,3 +65,49 @@ def test_a_released_file_missing_from_the_given_sums_is_an_error(llara, tmp_path
     sums.write_text("".join(ln + "\n" for ln in sums.read_text().splitlines() if not ln.endswith("Val_data.df")))
     with pytest.raises(ChecksumError, match=r"Val_data.df is not listed in the hashes you gave"):
         load_dataset(llara, data_dir=tmp_path / "data", hashes=sums)
+
+
+# -- 2. every JSON, checkpoint and model-folder read names its file and the fix ------------------
+def _truncate(path, keep=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+def test_a_truncated_done_json_names_the_file_and_the_fix(tmp_path):
+    from recinterp import reproduce
+    from recinterp.config import IntegrityError
+    nb = reproduce.notebooks(["01"])[0]
+    (tmp_path / nb.stem).mkdir()
+    (tmp_path / nb.stem / "done.json").write_text('{"fingerprint": "ab')
+    with pytest.raises(IntegrityError, match=rf"{nb.stem}/done.json is not valid JSON.*To fix: rerun {nb.stem}.*--only 01"):
+        reproduce.run_notebook(nb, "smoke", tmp_path)
+
+
+def test_a_truncated_metrics_json_names_the_file_and_the_fix(tmp_path):
+    from recinterp import figures, report
+    from recinterp.config import IntegrityError, NOTEBOOKS
+    (tmp_path / NOTEBOOKS["recovery"]).mkdir()
+    (tmp_path / NOTEBOOKS["recovery"] / "metrics.json").write_text('{"runs": [{"task": ')
+    with pytest.raises(IntegrityError, match=r"03_sequence_recovery/metrics.json is not valid JSON.*--only 03"):
+        report.load_runs(tmp_path)
+    with pytest.raises(IntegrityError, match=r"03_sequence_recovery/metrics.json is not valid JSON"):
+        figures.load_all_metrics(tmp_path)
+
+
+def test_a_truncated_training_state_without_its_sums_names_the_file(tmp_path):
+    import torch
+    from recinterp.config import IntegrityError
+    from recinterp.train_adapter import STATE, load_train_state
+    torch.save({"step": 3, "opt": {"w": torch.zeros(100)}}, tmp_path / STATE)
+    _truncate(tmp_path / STATE)
+    with pytest.warns(UserWarning, match="no SHA256SUMS"), \
+            pytest.raises(IntegrityError, match=rf"{STATE} cannot be read.*To fix: delete {tmp_path}"):
+        load_train_state(tmp_path)
+
+
+def test_a_model_folder_with_only_a_config_says_what_it_lacks(tmp_path):
+    from recinterp.llm import load_llm, tiny_llm
+    tiny_llm().model.config.save_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"not a whole model folder: it lacks the weights.*and the tokenizer"):
+        load_llm(str(tmp_path), device="cpu")
+

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..config import IntegrityError, resolve, seal, unseal, verify, write_json_atomic
+from ..config import IntegrityError, read_json, resolve, seal, unseal, verify, write_json_atomic
 from . import fetch
 from .checksums import ChecksumError, file_hash
 from .titles import normalize_title
@@ -101,10 +101,7 @@ def _folder_options(folder: Path, options: dict) -> dict:
     """``dataset.json`` in the folder, overridden by the caller's options."""
     cfg = {}
     if (folder / CONFIG_FILE).exists():
-        try:
-            cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise ValueError(f"{folder / CONFIG_FILE} is not valid JSON: {e}") from None
+        cfg = read_json(folder / CONFIG_FILE, f'write one JSON object of options there, e.g. {{"noun": "track"}}')
         if not isinstance(cfg, dict):
             raise ValueError(f"{folder / CONFIG_FILE} must hold one JSON object of options, e.g. "
                              f'{{"noun": "track", "min_rating": 4}}; it holds a {type(cfg).__name__}')
