@@ -7,7 +7,6 @@ A figure drawn from a smoke run is stamped as such, so it can never pass for a r
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

@@ -7,7 +7,6 @@ value is converted to the type of the notebook's default (``seed=abc`` is refuse
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 
 

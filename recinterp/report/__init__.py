@@ -30,7 +30,6 @@ the difference lies above 0.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Literal, TypedDict
