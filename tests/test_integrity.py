@@ -111,3 +111,67 @@ def test_a_model_folder_with_only_a_config_says_what_it_lacks(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"not a whole model folder: it lacks the weights.*and the tokenizer"):
         load_llm(str(tmp_path), device="cpu")
 
+
+# -- 3. log timestamps: the real problem named; Parquet nulls counted as in CSV -------------------
+def _shop(folder, rows: list[tuple]):
+    folder.mkdir(parents=True)
+    (folder / "interactions.csv").write_text("user,item,timestamp\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    (folder / "items.csv").write_text("item,title\ni0,Zero\ni1,One\ni2,Two\n")
+    return folder
+
+
+def _rows(stamps):
+    """Four users, three items each, with the given timestamps in turn."""
+    return [(f"u{u}", f"i{i}", stamps[(3 * u + i) % len(stamps)]) for u in range(4) for i in range(3)]
+
+
+@pytest.mark.parametrize("stamps, problem", [
+    (["2020-01-02", "2020-01-03", "02/01/2020"], r"mixes date formats \(line 2: '2020-01-02'; line 4: '02/01/2020'\)"),
+    (["2020-01-02T10:00:00+01:00", "2020-01-02T11:00:00"],
+     r"mixes times with a time zone \(line 2: '2020-01-02T10:00:00\+01:00'\) and without one \(line 3: "),
+    ([1600000000, 1600000001000], r"mixes units: line 2: '1600000000' looks like seconds .*line 3: '1600000001000' "
+                                  r"like milliseconds"),
+])
+def test_timestamps_name_the_real_problem(tmp_path, stamps, problem):
+    folder = _shop(tmp_path / "shop", _rows(stamps))
+    with pytest.raises(ValueError, match=rf"interactions.csv: the timestamp column {problem}"):
+        load_dataset(folder, data_dir=tmp_path / "data")
+
+
+def test_a_bad_date_is_named_on_its_own_line_not_the_first(tmp_path):
+    rows = _rows(["2020-01-02", "2020-01-03"])
+    rows[4] = ("u1", "i1", "soon")
+    with pytest.raises(ValueError, match=r"interactions.csv line 6 \(data row 4\): timestamp 'soon' is not a number"):
+        load_dataset(_shop(tmp_path / "shop", rows), data_dir=tmp_path / "data")
+
+
+def test_dates_in_different_zones_are_ordered_in_utc(tmp_path):
+    rows = [("u0", "i0", "2020-01-02T10:00:00+02:00"), ("u0", "i1", "2020-01-02T09:30:00Z")] \
+        + [(f"u{u}", f"i{i}", f"2020-01-0{i + 3}T00:00:00+01:00") for u in range(1, 4) for i in range(3)]
+    ds = load_dataset(_shop(tmp_path / "shop", rows), data_dir=tmp_path / "data")
+    from recinterp.data import load_stats
+    assert load_stats(ds.name, tmp_path / "data")["users_not_in_time_order"] == 0  # 08:00Z, then 09:30Z
+
+
+def test_parquet_nulls_are_dropped_and_counted_as_in_csv(tmp_path):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+    from recinterp.data import load_stats
+    csv = _shop(tmp_path / "csvshop", [(u, i, t) for u, i, t in _rows([10, 20, 30])] + [(7, "i0", 40), ("", "i1", 50),
+                                                                                       (5, "", 60), (6, "i2", "")])
+    users = [int(u[1:]) for u, _, _ in _rows([0])] + [7, None, 5, 6]
+    items = [i for _, i, _ in _rows([0])] + ["i0", None, None, "i2"]
+    stamps = pd.to_datetime([10, 20, 30] * 4 + [40, 50, 60, None], unit="s", utc=True)
+    (csv / "interactions.csv").write_text("user,item,timestamp\n" + "".join(
+        f"{'' if u is None else u},{'' if i is None else i},{'' if pd.isna(t) else t.isoformat()}\n"
+        for u, i, t in zip(users, items, stamps)))
+    pq = tmp_path / "pqshop"
+    pq.mkdir()
+    pd.DataFrame({"user": pd.array(users, dtype="Int64"), "item": items, "timestamp": stamps}).to_parquet(
+        pq / "interactions.parquet")
+    shutil.copy(csv / "items.csv", pq / "items.csv")
+    a, b = load_dataset(csv, data_dir=tmp_path / "data"), load_dataset(pq, data_dir=tmp_path / "data")
+    sa, sb = load_stats("csvshop", tmp_path / "data"), load_stats("pqshop", tmp_path / "data")
+    assert sa["missing_field"] == 3 and sb["missing_field"] == sa["missing_field"]
+    assert sb["interactions_kept"] == sa["interactions_kept"]
+    assert torch.equal(a.train.seqs, b.train.seqs) and a.catalogue.titles == b.catalogue.titles
