@@ -175,3 +175,38 @@ def test_parquet_nulls_are_dropped_and_counted_as_in_csv(tmp_path):
     assert sa["missing_field"] == 3 and sb["missing_field"] == sa["missing_field"]
     assert sb["interactions_kept"] == sa["interactions_kept"]
     assert torch.equal(a.train.seqs, b.train.seqs) and a.catalogue.titles == b.catalogue.titles
+
+
+# -- 4. duplicate titles: counted, and an ambiguous title is an error listing its ids -------------
+def test_duplicate_titles_are_counted_in_the_notes(llara, tmp_path):
+    from recinterp.data import load_stats
+    lines = (llara / "id2name.txt").read_text(encoding="utf-8").splitlines()
+    lines[5] = f"5::{lines[3].split('::', 1)[1]}"  # items 3 and 5 share a title
+    (llara / "id2name.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ds = load_dataset(llara, data_dir=tmp_path / "data", hashes=write_sha256sums(llara))
+    assert load_stats("tinyllara", tmp_path / "data")["duplicate_titles"] == 1
+    assert any(n.startswith("Duplicate titles: 1 titles are shared by 2 items") and "[3, 5]" in n for n in ds.notes)
+
+
+def test_an_ambiguous_title_is_an_error_listing_its_ids():
+    from recinterp.adapter import build_adapter
+    from recinterp.data.titles import normalize_title
+    from recinterp.data.types import Catalogue
+    from recinterp.llm import tiny_llm
+    from recinterp.models import build_encoder
+    from recinterp.trained import TrainedInterpreter
+    titles = ["Cape Fear (1962)", "Heat (1995)", "Cape Fear (1991)", "Fargo (1996)"]
+    cat = Catalogue(titles, [normalize_title(t) for t in titles])
+    assert cat.id_of("cape fear (1991)") == 2 and cat.id_of("Heat") == 1 and cat.id_of("Alien") is None
+    with pytest.raises(ValueError, match=r"title 'Cape Fear' is ambiguous: items \[0, 2\] share it"):
+        cat.id_of("Cape Fear")
+    llm = tiny_llm()
+    adapter = build_adapter(kind="linear", d_in=16, d_llm=llm.hidden_size, n_tokens=1, input="pair", task="residual")
+    ri = TrainedInterpreter(llm, adapter, build_encoder("sasrec", 4, d=8), cat.norm_titles, "films", catalogue=cat)
+    assert ri.item_ids(["Cape Fear (1962)", "Fargo"]) == [0, 3]
+    with pytest.raises(ValueError, match=r"ambiguous: items \[0, 2\]"):
+        ri.item_ids(["Cape Fear", "Heat"])
+    plain = TrainedInterpreter(llm, adapter, build_encoder("sasrec", 4, d=8), cat.norm_titles, "films")
+    with pytest.raises(ValueError, match=r"ambiguous: items \[0, 2\]"):
+        plain.item_ids(["Cape Fear"])
+

@@ -35,7 +35,8 @@ from .types import Catalogue, RecDataset, Split
 
 DATASETS = ("movielens", "steam")
 NOUNS = {"movielens": ("movie", "movies"), "steam": ("game", "games")}
-CACHE_VERSION = 4  # 2: Steam titles HTML-unescaped; 3: file hashes, nouns, datasets of your own; 4: SHA256SUMS
+CACHE_VERSION = 5  # 2: Steam titles HTML-unescaped; 3: file hashes, nouns, datasets of your own; 4: SHA256SUMS;
+#                   5: duplicate titles counted in notes and stats
 CACHE_FILES = ("splits.safetensors", "catalogue.json", "meta.json")
 CONFIG_FILE = "dataset.json"
 # Options a dataset.json may set; trust (hashes, trust_unverified) must come from the user, never the folder.
@@ -270,8 +271,19 @@ def load_dataset(name: str | os.PathLike, data_dir: str | os.PathLike = "data", 
         ds, stats = _build_own(key, folder, opts)
     else:
         ds, stats = build_dataset(key, data_dir, llara_dir, steam_meta)
+    _note_duplicates(ds, stats)
     _write_cache(cache, ds, stats, source)
     return _tell_prompts(ds)
+
+
+def _note_duplicates(ds: RecDataset, stats: dict) -> None:
+    """Count the titles several items share, in the notes and the stats (a lookup by one is an error)."""
+    dup = ds.catalogue.duplicates()
+    stats["duplicate_titles"] = len(dup)
+    if dup:
+        eg = "; ".join(f"{t!r}: ids {ids}" for t, ids in list(dup.items())[:3])
+        ds.notes.append(f"Duplicate titles: {len(dup)} titles are shared by {sum(map(len, dup.values()))} items "
+                        f"(e.g. {eg}); a lookup by such a title is an error listing its ids: use the id.")
 
 
 def _tell_prompts(ds: RecDataset) -> RecDataset:
