@@ -210,3 +210,12 @@ def test_an_ambiguous_title_is_an_error_listing_its_ids():
     with pytest.raises(ValueError, match=r"ambiguous: items \[0, 2\]"):
         plain.item_ids(["Cape Fear"])
 
+
+# -- 5. did-you-mean for names close to the built-in LLMs -----------------------------------------
+@pytest.mark.parametrize("name, meant", [("embeded", "embedded"), ("Embedded", "embedded"), ("tiyn", "tiny")])
+def test_a_name_close_to_a_built_in_llm_says_did_you_mean(name, meant, monkeypatch, tmp_path):
+    from recinterp.llm import load_llm
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never a network probe: the answer must not depend on it
+    with pytest.raises(ValueError, match=rf"unknown LLM '{name}': did you mean '{meant}'\?"):
+        load_llm(name, device="cpu")
