@@ -6,7 +6,10 @@
 
 Each notebook writes under ``<results>/<notebook name>/``: the executed notebook and its
 ``metrics.json``.  A rerun skips notebooks already finished with the same notebook file and
-preset (resumable); ``--force`` reruns them.
+preset (resumable); ``--force`` reruns them.  A notebook runs into a hidden
+``.<name>.partial.ipynb`` renamed into place only when complete, and its ``done.json`` is
+removed before it starts: an interrupted run never replaces a complete notebook, and the next
+run reruns it.
 
 While a notebook runs, one line per code cell says where it is (cell k of N, the section it
 belongs to, elapsed time), and a cell that ran long says so when it ends: a 27-minute
@@ -19,6 +22,7 @@ import argparse
 import functools
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -178,12 +182,23 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
     log(f"[run ] {nb_path.name} -> {out_dir}  (preset={preset})")
     t0, commit = time.time(), source_commit()  # the code that runs, for the book's page headers
     out_dir.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)  # from here on this notebook is not finished, whatever happens
+    # papermill saves the notebook after every cell: it runs into a hidden file of the same folder, renamed
+    # into place only when complete, so an interrupted run never replaces a complete notebook
+    partial = out_dir / f".{nb_path.stem}.partial.ipynb"
     _register_engine()
-    pm.execute_notebook(str(nb_path), str(out_dir / nb_path.name), parameters=params, kernel_name="python3",
-                        cwd=str(repo_root()), progress_bar=False, log_output=False, engine_name=ENGINE,
-                        progress_log=log, progress_name=nb_path.stem)
-    if not (out_dir / "metrics.json").exists():
-        raise RuntimeError(f"{nb_path.name} finished without writing {out_dir / 'metrics.json'}")
+    try:
+        pm.execute_notebook(str(nb_path), str(partial), parameters=params, kernel_name="python3",
+                            cwd=str(repo_root()), progress_bar=False, log_output=False, engine_name=ENGINE,
+                            progress_log=log, progress_name=nb_path.stem)
+    except BaseException:
+        log(f"[fail] {nb_path.name}: not finished; the partly executed notebook is {partial}"
+            + (f", the last complete one {out_dir / nb_path.name} is kept" if (out_dir / nb_path.name).exists() else ""))
+        raise
+    metrics = out_dir / "metrics.json"
+    if not metrics.exists() or metrics.stat().st_mtime < t0 - 2:
+        raise RuntimeError(f"{nb_path.name} finished without writing {metrics} (the executed notebook is {partial})")
+    os.replace(partial, out_dir / nb_path.name)
     info = {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "notebook": nb_path.name, "preset": preset,
             "commit": commit}
     write_json_atomic(stamp, info)

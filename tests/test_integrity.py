@@ -219,3 +219,43 @@ def test_a_name_close_to_a_built_in_llm_says_did_you_mean(name, meant, monkeypat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never a network probe: the answer must not depend on it
     with pytest.raises(ValueError, match=rf"unknown LLM '{name}': did you mean '{meant}'\?"):
         load_llm(name, device="cpu")
+
+
+# -- 6. notebooks renamed into place only when complete; done.json removed before a rerun ---------
+def _demo_notebook(tmp_path):
+    """07_demo.ipynb: writes metrics.json, then stops with an error while the file ``stop`` exists."""
+    import json
+
+    def code(src, tags=()):
+        return {"cell_type": "code", "id": f"c{abs(hash(src)) % 10**8}", "metadata": {"tags": list(tags)},
+                "source": src, "outputs": [], "execution_count": None}
+    cells = [code('preset = "x"\noutput_dir = ""\n', tags=["parameters"]),
+             code("import json, pathlib\npathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)\n"
+                  "(pathlib.Path(output_dir) / 'metrics.json').write_text(json.dumps({'ok': preset}))\n"),
+             code(f"if pathlib.Path({str(tmp_path / 'stop')!r}).exists():\n    raise KeyboardInterrupt('stopped')\n"),
+             code("print('the last cell')\n")]
+    path = tmp_path / "07_demo.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {"name": "python3", "language": "python",
+                                                                              "display_name": "Python 3"}},
+                                "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+def test_an_interrupted_forced_rerun_keeps_the_complete_notebook_and_reruns_next_time(tmp_path):
+    from recinterp import reproduce
+    nb, res = _demo_notebook(tmp_path), tmp_path / "res"
+    assert reproduce.run_notebook(nb, "smoke", res, log=lambda *a: None)["ran"]
+    executed = res / "07_demo" / "07_demo.ipynb"
+    complete = executed.read_bytes()
+    (tmp_path / "stop").touch()
+    lines = []
+    with pytest.raises(Exception, match="stopped"):
+        reproduce.run_notebook(nb, "smoke", res, force=True, log=lines.append)
+    assert executed.read_bytes() == complete  # the complete notebook stays in place
+    assert not (res / "07_demo" / "done.json").exists()
+    assert any(line.startswith("[fail] 07_demo.ipynb") and "kept" in line for line in lines)
+    (tmp_path / "stop").unlink()
+    again = reproduce.run_notebook(nb, "smoke", res, log=lines.append)  # a plain rerun: runs, not "finished earlier"
+    assert again["ran"] and (res / "07_demo" / "done.json").exists()
+    assert not (res / "07_demo" / ".07_demo.partial.ipynb").exists() and "the last cell" in executed.read_text()
+
