@@ -115,6 +115,8 @@ def check_resume_adapter(adapter, where: Path) -> None:
     n_tokens, width, input...): its weights would not fit, or would mean something else."""
     saved, now = asdict(read_adapter_config(where)), asdict(adapter.cfg)
     changed = [k for k in ADAPTER_FIXED if saved.get(k) != now.get(k)]
+    if saved.get("encoder_sha256") and now.get("encoder_sha256") and saved["encoder_sha256"] != now["encoder_sha256"]:
+        changed.append("encoder_sha256")  # the encoder was retrained: the states it reads are others
     if changed:
         diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
         raise ValueError(f"the checkpoint in {where} holds another adapter ({diff}); refusing to resume it. "

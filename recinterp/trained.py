@@ -31,7 +31,7 @@ import torch
 
 from recinterp.adapter import CONFIG_NAME, Adapter, load_adapter
 from recinterp.cases import Cases, make_examples
-from recinterp.config import read_json
+from recinterp.config import read_json, state_sha256
 from recinterp.data.titles import normalize_title
 from recinterp.data.types import Catalogue, Split
 from recinterp.interpreter import Interpreter
@@ -200,6 +200,17 @@ def _find_checkpoints(folder: Path, dataset: str, encoder: str) -> Path | None:
     return None
 
 
+def check_encoder(adapter: Adapter, enc, where) -> None:
+    """Refuse an encoder whose weights are not the ones the adapter was trained on (a retrained encoder of
+    the same name and config gives other states: the answers would change without a word)."""
+    want = adapter.cfg.encoder_sha256
+    if want and state_sha256(enc) != want:
+        raise ValueError(f"the encoder in {where} is not the one the adapter was trained on: the SHA-256 of its "
+                         f"weights is {state_sha256(enc)[:16]}..., the adapter records {want[:16]}... (retrained "
+                         f"since?). To fix: pass checkpoints= the folder of the run that trained the adapter, or "
+                         f"retrain the adapter on this encoder")
+
+
 def load_interpreter(folder: str | os.PathLike, checkpoints: str | os.PathLike | None = None, llm=None,
                      dataset=None, device: str = "cpu", max_new_tokens: int | None = None) -> TrainedInterpreter:
     """Rebuild LLM, encoder, titles and adapter from a saved adapter folder; see the module docstring.
@@ -232,6 +243,7 @@ def load_interpreter(folder: str | os.PathLike, checkpoints: str | os.PathLike |
         raise FileNotFoundError(f"no checkpoints/{rec['dataset']}/{rec['encoder']} above {folder}: pass "
                                 f"checkpoints= (the folder notebook 02 wrote, e.g. results/cpu/checkpoints)")
     enc = load_checkpoint(ckpt, rec["dataset"], rec["encoder"])
+    check_encoder(adapter, enc, ckpt / rec["dataset"] / rec["encoder"])
     ds = load_dataset(dataset or rec["dataset"]) if dataset is None or isinstance(dataset, (str, os.PathLike)) else dataset
     return TrainedInterpreter(llm, adapter, enc, ds.catalogue.norm_titles, ds.name, max_new_tokens=max_new_tokens,
                               catalogue=ds.catalogue)

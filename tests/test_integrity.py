@@ -8,6 +8,7 @@ made from; figures under their run's results folder, and a lock on it.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 import shutil
 
 import pytest
@@ -258,4 +259,78 @@ def test_an_interrupted_forced_rerun_keeps_the_complete_notebook_and_reruns_next
     again = reproduce.run_notebook(nb, "smoke", res, log=lines.append)  # a plain rerun: runs, not "finished earlier"
     assert again["ran"] and (res / "07_demo" / "done.json").exists()
     assert not (res / "07_demo" / ".07_demo.partial.ipynb").exists() and "the last cell" in executed.read_text()
+
+
+# -- 7. caches and adapters tied to the encoder weights (and the LLM) they were made from ---------
+N = 12
+TITLES = [f"{chr(65 + i)}{chr(122 - i)} film" for i in range(N)]
+
+
+def _world(seed):
+    from recinterp.data.types import Catalogue, RecDataset, Split
+    from recinterp.models import build_encoder
+    torch.manual_seed(seed)
+    enc = build_encoder("sasrec", N, d=8).eval()
+    g = torch.Generator().manual_seed(1)
+    lens = torch.tensor([5, 3, 2, 5, 4, 6])
+    seqs = torch.full((len(lens), 10), N)
+    for i, n in enumerate(lens):
+        seqs[i, :n] = torch.randperm(N, generator=g)[:n]
+    split = Split(seqs, lens, torch.zeros(len(lens), dtype=torch.long))
+    return enc, RecDataset("movielens", N, split, split, split, Catalogue(TITLES, TITLES))
+
+
+def test_cached_cases_of_a_retrained_encoder_are_rebuilt(tmp_path, capsys):
+    from recinterp.tasks import build_cases
+    (enc_a, ds), (enc_b, _) = _world(0), _world(1)
+    a = build_cases("residual", enc_a, ds, "test", "pair", cache_dir=tmp_path / "cases")
+    b = build_cases("residual", enc_b, ds, "test", "pair", cache_dir=tmp_path / "cases")  # same name and config
+    fresh = build_cases("residual", enc_b, ds, "test", "pair")
+    assert not torch.equal(a.features, fresh.features) and torch.equal(b.features, fresh.features)
+    assert "rebuilding the cases" in capsys.readouterr().out
+
+
+def test_an_aligner_of_a_retrained_encoder_or_another_llm_is_refitted(tmp_path):
+    from recinterp.config import state_sha256
+    from recinterp.llm import tiny_llm
+    from recinterp.tasks.aligned import catalogue_aligner
+    (enc_a, ds), (enc_b, _) = _world(0), _world(1)
+    llm = tiny_llm()
+    catalogue_aligner(enc_a, ds, llm, tmp_path, {"k": 4, "hidden": 32})
+    with pytest.warns(UserWarning, match="refitting it"):
+        aligner, fit = catalogue_aligner(enc_b, ds, llm, tmp_path, {"k": 4, "hidden": 32})
+    assert fit["settings"]["encoder_sha256"] == aligner.cfg.encoder_sha256 == state_sha256(enc_b)
+    llm.name = "another"
+    with pytest.warns(UserWarning, match="refitting it"):
+        catalogue_aligner(enc_b, ds, llm, tmp_path, {"k": 4, "hidden": 32})
+
+
+def test_overwritten_adapter_weights_are_caught_without_the_sums(tmp_path):
+    from recinterp.adapter import build_adapter, load_adapter
+    from recinterp.config import IntegrityError
+    build_adapter(kind="linear", d_in=8, d_llm=16).save(tmp_path / "a")
+    build_adapter(kind="linear", d_in=8, d_llm=16).save(tmp_path / "b")  # same shapes, other weights
+    (tmp_path / "a" / "SHA256SUMS").unlink()
+    shutil.copy(tmp_path / "b" / "adapter.safetensors", tmp_path / "a" / "adapter.safetensors")
+    with pytest.warns(UserWarning, match="no SHA256SUMS"), pytest.raises(
+            IntegrityError, match=r"adapter.safetensors does not match the SHA-256 recorded in its adapter_config.json"):
+        load_adapter(tmp_path / "a")
+
+
+def test_load_interpreter_refuses_a_retrained_encoder(tmp_path):
+    from recinterp import load_interpreter
+    from recinterp.adapter import build_adapter
+    from recinterp.config import state_sha256
+    from recinterp.llm import tiny_llm
+    from recinterp.models import save_checkpoint
+    (enc_a, ds), (enc_b, _) = _world(0), _world(1)
+    llm = tiny_llm()
+    folder = tmp_path / "04" / "adapter"
+    build_adapter(kind="linear", d_in=16, d_llm=llm.hidden_size, input="pair", task="residual", encoder="sasrec",
+                  dataset="movielens", llm=llm.name, encoder_sha256=state_sha256(enc_a)).save(folder)
+    save_checkpoint(enc_a, tmp_path / "checkpoints", "movielens")
+    assert load_interpreter(folder, llm=llm, dataset=ds).item_ids([TITLES[2]]) == [2]
+    save_checkpoint(enc_b, tmp_path / "checkpoints", "movielens")  # retrained: same name and config
+    with pytest.raises(ValueError, match=r"checkpoints/movielens/sasrec is not the one the adapter was trained on"):
+        load_interpreter(folder, llm=llm, dataset=ds)
 

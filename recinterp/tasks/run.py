@@ -20,6 +20,7 @@ import torch
 from recinterp import probes
 from recinterp.adapter import build_adapter, init_from, load_adapter
 from recinterp.cases import Cases, cached, get_task
+from recinterp.config import state_sha256
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
 from recinterp.tasks.evaluate import EvalConfig, evaluate_task
@@ -42,7 +43,8 @@ def build_cases(task: str, enc, ds, split: str, input: str | None = None, positi
     """
     t = get_task(task)
     input = input or t.inputs[0]
-    return cached(cache_dir, lambda: t.build(enc, ds, split, input, positions, seed, held_out_items))
+    made_from = {"encoder_sha256": state_sha256(enc)} if cache_dir is not None else None
+    return cached(cache_dir, lambda: t.build(enc, ds, split, input, positions, seed, held_out_items), made_from)
 
 
 def popularity_counts(ds) -> np.ndarray:
@@ -78,7 +80,8 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     P = tr_cases.features.shape[2]
     cfg = {"kind": "linear", "n_tokens": 1, **adapter}
     proj = build_adapter(**cfg, d_in=tr_cases.features.shape[-1], d_llm=llm.hidden_size, n_positions=P,
-                         input=input, task=task, encoder=encoder_name, dataset=ds.name, llm=llm.name)
+                         input=input, task=task, encoder=encoder_name, dataset=ds.name, llm=llm.name,
+                         encoder_sha256=state_sha256(enc))
     if init_adapter is not None:
         init_from(proj, load_adapter(init_adapter, d_llm=llm.hidden_size))
     tcfg = TrainConfig.from_dict({**(train or {}), "seed": (train or {}).get("seed", seed)})
