@@ -334,3 +334,81 @@ def test_load_interpreter_refuses_a_retrained_encoder(tmp_path):
     with pytest.raises(ValueError, match=r"checkpoints/movielens/sasrec is not the one the adapter was trained on"):
         load_interpreter(folder, llm=llm, dataset=ds)
 
+
+# -- 8. figures under their run's results folder; a results folder locked while a run writes it ----
+def _fake_papermill(monkeypatch, seen: list):
+    """papermill.execute_notebook replaced by one that records the parameters and writes what a notebook would."""
+    import json
+
+    import papermill
+
+    def execute(src, out, parameters=None, **kw):
+        seen.append(parameters)
+        Path(parameters["output_dir"]).mkdir(parents=True, exist_ok=True)
+        (Path(parameters["output_dir"]) / "metrics.json").write_text(json.dumps({"ok": 1}))
+        Path(out).write_text(Path(src).read_text())
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+
+
+def test_a_scratch_run_writes_its_figures_under_its_results_folder(tmp_path, monkeypatch):
+    from recinterp import reproduce
+    from recinterp.config import repo_root, resolve
+    seen = []
+    _fake_papermill(monkeypatch, seen)
+    nb = reproduce.notebooks(["06"])[0]
+    reproduce.run_notebook(nb, "smoke", tmp_path / "scratch", log=lambda *a: None)
+    assert seen[0]["figures_dir"] == str(tmp_path / "scratch" / "figures")
+    # only the reference run (preset cpu into results/cpu, no --param) writes the repository's figures/
+    assert reproduce.figures_dir(resolve("results/cpu"), "cpu") == repo_root() / "figures"
+    assert reproduce.figures_dir(resolve("results/cpu"), "cpu", {"seed": 1}) == resolve("results/cpu") / "figures"
+    assert reproduce.figures_dir(resolve("results/smoke"), "smoke") == resolve("results/smoke") / "figures"
+
+
+def _fake_repo(tmp_path, monkeypatch):
+    """A checkout with notebook 06 and another run's figures/summary.md."""
+    from recinterp import reproduce
+    repo = tmp_path / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    (repo / "figures").mkdir()
+    shutil.copy(reproduce.notebooks(["06"])[0], repo / "notebooks")
+    (repo / "figures" / "summary.md").write_text("ANOTHER RUN'S HEADLINE\n")
+    monkeypatch.setattr(reproduce, "repo_root", lambda: repo)
+    return repo
+
+
+def test_a_run_prints_its_own_summary_not_the_repositorys(tmp_path, monkeypatch, capsys):
+    from recinterp import reproduce
+    _fake_repo(tmp_path, monkeypatch)
+    _fake_papermill(monkeypatch, [])
+    (tmp_path / "scratch" / "figures").mkdir(parents=True)
+    (tmp_path / "scratch" / "figures" / "summary.md").write_text("THIS RUN'S HEADLINE\n")
+    assert reproduce.main(["--preset", "smoke", "--results", str(tmp_path / "scratch"), "--only", "06"]) == 0
+    out = capsys.readouterr().out
+    assert "THIS RUN'S HEADLINE" in out and "ANOTHER RUN'S HEADLINE" not in out
+
+
+def test_a_second_reproduction_into_one_results_folder_is_refused(tmp_path, monkeypatch, capsys):
+    import json
+    import socket
+    import subprocess
+    import sys
+    from recinterp import reproduce
+    _fake_repo(tmp_path, monkeypatch)
+    seen = []
+    _fake_papermill(monkeypatch, seen)
+    res = tmp_path / "res"
+    res.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (res / reproduce.LOCK).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(),
+                                                      "started": "now", "command": "reproduce --preset smoke"}))
+        with pytest.raises(RuntimeError, match=rf"{res} is being written by another reproduction \(pid {other.pid}"):
+            reproduce.main(["--preset", "smoke", "--results", str(res), "--only", "06"])
+        assert not seen  # nothing ran
+    finally:
+        other.kill()
+        other.wait()
+    # the same lock, its process gone: stale, taken over, and released at the end
+    assert reproduce.main(["--preset", "smoke", "--results", str(res), "--only", "06"]) == 0
+    assert f"stale lock of process {other.pid}" in capsys.readouterr().out
+    assert seen and not (res / reproduce.LOCK).exists()
