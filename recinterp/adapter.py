@@ -27,9 +27,11 @@ linear adapter writes tokens of norm ~15, the LLM's own token embeddings have no
 ``llm_token_norm`` measures it, and a preset's ``"out_norm": "llm"`` asks for that value).
 
 An adapter saves and loads on its own (``adapter.safetensors`` + ``adapter_config.json``
-naming the encoder, dataset, LLM and task it was trained for), like a PEFT adapter, and a
-``SHA256SUMS`` of both (``recinterp.config.seal``): a changed byte in either is refused on load
-(``IntegrityError`` naming the file); loading against an LLM of another width raises.
+naming the encoder (and the SHA-256 of its weights), dataset, LLM and task it was trained for), like a
+PEFT adapter, and a ``SHA256SUMS`` of both (``recinterp.config.seal``): a changed byte in either is
+refused on load (``IntegrityError`` naming the file); the config also holds a second hash of the weights,
+so overwritten weights are caught in a folder whose SHA256SUMS is gone; loading against an LLM of another
+width raises.
 """
 from __future__ import annotations
 
@@ -40,11 +42,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from recinterp.config import IntegrityError, read_json, seal, unseal, verify, write_json_atomic
+from recinterp.config import IntegrityError, read_json, seal, sha256_file, unseal, verify, write_json_atomic
 
 KINDS = ("linear", "conv_pool", "mlp2x_gelu", "structured")
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
+WEIGHTS_HASH = "weights_sha256"  # the key of the weights' second hash in adapter_config.json
 
 
 @dataclass
@@ -67,6 +70,7 @@ class AdapterConfig:
     encoder: str = ""
     dataset: str = ""
     llm: str = ""
+    encoder_sha256: str = ""  # config.state_sha256 of the encoder's weights ("": not recorded)
 
 
 class PerPosition(nn.Module):
@@ -200,7 +204,8 @@ class Adapter(nn.Module):
         tmp = folder / (WEIGHTS_NAME + ".tmp")
         save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
         os.replace(tmp, folder / WEIGHTS_NAME)
-        write_json_atomic(folder / CONFIG_NAME, asdict(self.cfg))
+        # a second hash of the weights, in the config: overwritten weights are caught without the SHA256SUMS
+        write_json_atomic(folder / CONFIG_NAME, {**asdict(self.cfg), WEIGHTS_HASH: sha256_file(folder / WEIGHTS_NAME)})
         seal(folder, (WEIGHTS_NAME, CONFIG_NAME))
         return folder
 
@@ -293,6 +298,10 @@ def read_adapter_config(folder: str | os.PathLike) -> AdapterConfig:
     fix = f"re-save or retrain the adapter, or delete {folder} (a trained adapter is never read unverified)"
     verify(folder, (CONFIG_NAME, WEIGHTS_NAME), fix, unsealed="warn")
     saved = read_json(folder / CONFIG_NAME, fix)
+    if isinstance(saved, dict) and WEIGHTS_HASH in saved:
+        if saved.pop(WEIGHTS_HASH) != sha256_file(folder / WEIGHTS_NAME):
+            raise IntegrityError(f"{folder / WEIGHTS_NAME} does not match the SHA-256 recorded in its {CONFIG_NAME} "
+                                 f"(overwritten or damaged since it was saved). To fix: {fix}")
     names = {f.name for f in fields(AdapterConfig)}
     if not isinstance(saved, dict) or set(saved) - names:
         raise IntegrityError(f"{folder / CONFIG_NAME} is not an adapter config (unknown keys "

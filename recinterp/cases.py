@@ -197,15 +197,23 @@ class Cases:
 CASE_FILES = ("cases.safetensors", "cases.json")
 
 
-def cached(folder: str | os.PathLike | None, build) -> Cases:
+def cached(folder: str | os.PathLike | None, build, made_from: dict | None = None) -> Cases:
     """Load cases from ``folder`` if it holds them, else ``build()`` and save them there.
-    Cases that fail their SHA256SUMS check are rebuilt, with a warning naming the file."""
+    Cases that fail their SHA256SUMS check are rebuilt, with a warning naming the file.  ``made_from``
+    (e.g. ``{"encoder_sha256": ...}``, the weights the states come from) is recorded in ``cases.json``;
+    cases recorded as made from anything else (a retrained encoder) are rebuilt, saying so."""
     if folder is not None and (Path(folder) / "cases.json").exists():
         try:
-            return Cases.load(folder)
+            cases = Cases.load(folder)
+            if made_from is None or cases.meta.get("made_from") == made_from:
+                return cases
+            print(f"[cases] {folder} was made from {cases.meta.get('made_from') or 'unrecorded weights'}, not "
+                  f"{made_from}: rebuilding the cases")
         except IntegrityError as e:
             warnings.warn(f"{e} (by hand). The cached cases are not used: rebuilding them now.", stacklevel=2)
     cases = build()
+    if made_from is not None:
+        cases.meta["made_from"] = dict(made_from)
     if folder is not None:
         cases.save(folder)
     return cases

@@ -125,6 +125,20 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def state_sha256(module) -> str:
+    """SHA-256 of a module's weights: every tensor of its state_dict, by name, with its dtype and shape.
+    Caches and adapters made from an encoder record it, so that a retrained encoder (same config, same
+    name, other weights) is told apart from the one they were made from."""
+    import torch
+
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def read_json(path: str | os.PathLike, fix: str = "delete it to rebuild it, or re-save it"):
     """JSON from ``path``; a truncated or garbled file raises ``IntegrityError`` naming it and ``fix``."""
     path = Path(path)
@@ -132,6 +146,14 @@ def read_json(path: str | os.PathLike, fix: str = "delete it to rebuild it, or r
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise IntegrityError(f"{path} is not valid JSON (truncated or edited?): {e}. To fix: {fix}") from None
+
+
+def rerun_fix(path: str | os.PathLike) -> str:
+    """The fix for a damaged file a notebook wrote under ``<results>/<notebook>/``: rerun that notebook."""
+    path = Path(path)
+    nb = path.parent.name
+    return (f"rerun {nb}, which writes it (python -m recinterp.reproduce --only {nb[:2]} --force "
+            f"--results {path.parent.parent} with the preset that made it)")
 
 
 def read_sums(folder: str | os.PathLike) -> dict[str, str] | None:

@@ -7,13 +7,12 @@ A figure drawn from a smoke run is stamped as such, so it can never pass for a r
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from recinterp import report
 from recinterp.report import tables
-from recinterp.config import NOTEBOOKS
+from recinterp.config import NOTEBOOKS, read_json, rerun_fix
 from recinterp.metrics import ci_values
 
 
@@ -26,7 +25,7 @@ def load_all_metrics(results_dir: str | os.PathLike) -> dict[str, dict]:
             continue
         p = Path(results_dir) / folder / "metrics.json"
         if p.exists():
-            out[key] = json.loads(p.read_text())
+            out[key] = read_json(p, rerun_fix(p))
     return out
 
 

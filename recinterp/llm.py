@@ -311,12 +311,29 @@ def _load_embedded(folder: str, file: str, dtype: torch.dtype):
     return tok, model.to(dtype)
 
 
+def _did_you_mean(name: str, p: Path) -> None:
+    """A name close to a built-in one (``embeded``, ``Tiny``) that is no folder and no cached hub id is
+    a misspelling, not a hub id to look up: say which built-in was meant."""
+    import difflib
+
+    from recinterp.llm_source import in_local_cache
+
+    if not isinstance(name, str) or "/" in name or p.exists():
+        return
+    close = difflib.get_close_matches(name.strip().lower(), [EMBEDDED, TINY], n=1, cutoff=0.75)
+    if close and not in_local_cache(name):
+        raise ValueError(f"unknown LLM {name!r}: did you mean {close[0]!r}? (load_llm takes 'embedded', 'tiny', a "
+                         f"local folder or .gguf file, or a Hugging Face hub id such as "
+                         f"'HuggingFaceTB/SmolLM2-135M-Instruct')")
+
+
 def _source(name: str) -> tuple[str, dict]:
     """name -> (path or id for from_pretrained, extra kwargs)."""
     if name == EMBEDDED:
         folder, file = embedded_gguf()
         return str(folder), {"gguf_file": file}
     p = Path(name).expanduser()
+    _did_you_mean(name, p)
     if p.suffix == ".gguf":
         if not p.exists():
             raise FileNotFoundError(f"GGUF file not found: {p}")

@@ -64,6 +64,25 @@ KINDS = ("load_llm takes 'embedded' (the bundled SmolLM2), 'tiny' (a random test
          "or .gguf file, or a Hugging Face hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'")
 
 
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.gguf", "*.pt", "*.pth", "*.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "tokenizer_config.json")
+
+
+def check_model_folder(p: Path) -> None:
+    """A folder with a config.json must also hold weights and a tokenizer: what is missing is named
+    before transformers fails on it with an error about something else."""
+    missing = []
+    if not any(any(p.glob(g)) for g in WEIGHT_FILES):
+        missing.append("the weights (model.safetensors or pytorch_model.bin)")
+    if not any((p / f).is_file() for f in TOKENIZER_FILES):
+        missing.append("the tokenizer files (tokenizer.json or tokenizer.model, with tokenizer_config.json)")
+    if missing:
+        held = sorted(q.name for q in p.iterdir())
+        raise FileNotFoundError(f"{p} is not a whole model folder: it lacks {' and '.join(missing)} (it holds "
+                                f"{held[:12]}). To fix: save the model and its tokenizer there (model.save_pretrained "
+                                f"and tokenizer.save_pretrained), or `huggingface-cli download <id> --local-dir {p}`")
+
+
 def check_model_source(name: str) -> dict:
     """Extra ``from_pretrained`` keyword arguments for ``name``, or a clear error right away."""
     if not isinstance(name, str) or not name.strip():
@@ -74,6 +93,8 @@ def check_model_source(name: str) -> dict:
         raise FileNotFoundError(f"{p} holds no model: a model folder has a config.json, the weights and the tokenizer "
                                 f"files, as save_pretrained / huggingface-cli download write them (it holds "
                                 f"{held[:12] or 'nothing'}); {KINDS}")
+    if p.is_dir():
+        check_model_folder(p)
     if p.exists():
         return {}
     if looks_local(name):

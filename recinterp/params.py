@@ -7,13 +7,13 @@ value is converted to the type of the notebook's default (``seed=abc`` is refuse
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 
 
 def declared_defaults(nb_path: Path) -> dict:
     """{name: default value} of the notebook's cell tagged ``parameters`` (plain literals)."""
-    nb = json.loads(Path(nb_path).read_text())
+    from recinterp.config import read_json
+    nb = read_json(nb_path, f"restore it from git (git checkout -- {nb_path})")
     for cell in nb["cells"]:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             out = {}

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from recinterp import report as R
-from recinterp.config import resolve, write_json_atomic, write_text_atomic
+from recinterp.config import read_json, resolve, write_json_atomic, write_text_atomic
 from recinterp.curve import cli, machine_note, reading_rows
 from recinterp.plan import resolve_preset
 from recinterp.tasks.aligned import run_aligned
@@ -89,7 +89,7 @@ def record(out: Path, rows: list[dict], runs: dict, info: dict) -> list[dict]:
     new = {(r["dataset"], r["encoder"], r["readout"]) for r in rows}
     old = pd.read_csv(out / CSV).to_dict("records") if (out / CSV).exists() else []
     merged = [r for r in old if (r["dataset"], r["encoder"], r["readout"]) not in new] + rows
-    report = json.loads((out / JSON).read_text()) if (out / JSON).exists() else {"runs": {}}
+    report = read_json(out / JSON, f"delete {out / JSON} and rerun the readouts") if (out / JSON).exists() else {"runs": {}}
     for k, v in runs.items():
         report["runs"][k] = {**report["runs"].get(k, {}), **v}
     write_text_atomic(out / CSV, pd.DataFrame(merged).to_csv(index=False))

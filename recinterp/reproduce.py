@@ -6,7 +6,12 @@
 
 Each notebook writes under ``<results>/<notebook name>/``: the executed notebook and its
 ``metrics.json``.  A rerun skips notebooks already finished with the same notebook file and
-preset (resumable); ``--force`` reruns them.
+preset (resumable); ``--force`` reruns them.  A notebook runs into a hidden
+``.<name>.partial.ipynb`` renamed into place only when complete, and its ``done.json`` is
+removed before it starts: an interrupted run never replaces a complete notebook, and the next
+run reruns it.  A results folder is locked (``.reproduce.lock``) while a run writes it; figures and
+``summary.md`` go to ``<results>/figures`` (the repository's ``figures/`` only for the reference run,
+``results/cpu``).
 
 While a notebook runs, one line per code cell says where it is (cell k of N, the section it
 belongs to, elapsed time), and a cell that ran long says so when it ends: a 27-minute
@@ -16,19 +21,81 @@ notebook's time (and which were skipped as finished earlier).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from .config import load_preset, repo_root, resolve, section_of, write_json_atomic
+from .config import load_preset, read_json, repo_root, rerun_fix, resolve, section_of, write_json_atomic
 from .params import check_params, declared_defaults
 
 # Parameters the runner fills in when a notebook's parameters cell declares them.
-RUNNER_PARAMS = ("preset", "output_dir", "results_dir", "checkpoint_dir")
+RUNNER_PARAMS = ("preset", "output_dir", "results_dir", "checkpoint_dir", "figures_dir")
+# The reference run: the only one whose figures and summary go to the repository's figures/ (committed).
+REFERENCE_RESULTS = "results/cpu"
+LOCK = ".reproduce.lock"
+
+
+def figures_dir(results: Path, preset: str = "cpu", params: dict | None = None) -> Path:
+    """Where a run's figures and summary.md go: the repository's ``figures/`` for the reference run (preset
+    ``cpu`` into ``results/cpu``, no ``--param``), ``<results>/figures`` for every other, so a smoke, scratch
+    or other-seed run never overwrites the reference figures nor prints another run's summary."""
+    if params and params.get("figures_dir"):  # given: --param figures_dir=...
+        return resolve(params["figures_dir"])
+    reference = resolve(results) == resolve(REFERENCE_RESULTS) and Path(preset).stem == "cpu" and not params
+    return repo_root() / "figures" if reference else resolve(results) / "figures"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def results_lock(results: Path, log=print):
+    """Hold ``<results>/.reproduce.lock`` (this process's pid and command) while a run writes ``results``.
+    A second reproduction into the same folder is refused, naming the running one; a lock left by a
+    process that no longer runs (a killed run) is stale: it is taken over, saying so."""
+    import socket
+
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / LOCK
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+          "command": " ".join(sys.argv)}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                held = json.loads(path.read_text() or "{}")
+            except (OSError, ValueError):
+                held = {}
+            pid = held.get("pid")
+            if isinstance(pid, int) and held.get("host") == me["host"] and not _alive(pid):
+                log(f"[lock] {path}: stale lock of process {pid} (no longer running): taking it over")
+                path.unlink(missing_ok=True)
+                continue
+            raise RuntimeError(f"{results} is being written by another reproduction (pid {pid} on {held.get('host')}, "
+                               f"started {held.get('started')}: {held.get('command')}); two runs into one results "
+                               f"folder would mix their outputs. Wait for it to finish, or pass another --results. "
+                               f"If no such run is going on, delete {path}")
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -60,7 +127,7 @@ def upstream_fingerprint(nb_path: Path, results: Path) -> str:
     """The recorded fingerprint of the finished notebook numbered just before this one ("" if none)."""
     prev = f"{int(nb_path.name[:2]) - 1:02d}_" if nb_path.name[:2].isdigit() else None
     for p in sorted(results.glob(f"{prev}*/done.json")) if prev else []:
-        return json.loads(p.read_text()).get("fingerprint", "")
+        return read_json(p, rerun_fix(p)).get("fingerprint", "")
     return ""
 
 
@@ -165,25 +232,37 @@ def run_notebook(nb_path: Path, preset: str, results: Path, force: bool = False,
     out_dir = results / nb_path.stem
     stamp = out_dir / "done.json"
     declared = declared_parameters(nb_path)
+    figs = figures_dir(results, preset, extra_params)  # decided on every parameter given, declared here or not
     # only parameters this notebook declares reach it (and its fingerprint)
     extra_params = {k: v for k, v in (extra_params or {}).items() if k in declared}
     fp = fingerprint(nb_path, preset, extra_params, upstream_fingerprint(nb_path, results))
-    if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fp \
-            and (out_dir / "metrics.json").exists():
+    done = read_json(stamp, rerun_fix(stamp)) if stamp.exists() and not force else {}
+    if done.get("fingerprint") == fp and (out_dir / "metrics.json").exists():
         log(f"[skip] {nb_path.name}: finished earlier ({out_dir})")
-        return {**json.loads(stamp.read_text()), "ran": False}
+        return {**done, "ran": False}
     values = {"preset": preset, "output_dir": str(out_dir), "results_dir": str(results),
-              "checkpoint_dir": str(results / "checkpoints")}
+              "checkpoint_dir": str(results / "checkpoints"), "figures_dir": str(figs)}
     params = {k: v for k, v in {**values, **extra_params}.items() if k in declared}
     log(f"[run ] {nb_path.name} -> {out_dir}  (preset={preset})")
     t0, commit = time.time(), source_commit()  # the code that runs, for the book's page headers
     out_dir.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)  # from here on this notebook is not finished, whatever happens
+    # papermill saves the notebook after every cell: it runs into a hidden file of the same folder, renamed
+    # into place only when complete, so an interrupted run never replaces a complete notebook
+    partial = out_dir / f".{nb_path.stem}.partial.ipynb"
     _register_engine()
-    pm.execute_notebook(str(nb_path), str(out_dir / nb_path.name), parameters=params, kernel_name="python3",
-                        cwd=str(repo_root()), progress_bar=False, log_output=False, engine_name=ENGINE,
-                        progress_log=log, progress_name=nb_path.stem)
-    if not (out_dir / "metrics.json").exists():
-        raise RuntimeError(f"{nb_path.name} finished without writing {out_dir / 'metrics.json'}")
+    try:
+        pm.execute_notebook(str(nb_path), str(partial), parameters=params, kernel_name="python3",
+                            cwd=str(repo_root()), progress_bar=False, log_output=False, engine_name=ENGINE,
+                            progress_log=log, progress_name=nb_path.stem)
+    except BaseException:
+        log(f"[fail] {nb_path.name}: not finished; the partly executed notebook is {partial}"
+            + (f", the last complete one {out_dir / nb_path.name} is kept" if (out_dir / nb_path.name).exists() else ""))
+        raise
+    metrics = out_dir / "metrics.json"
+    if not metrics.exists() or metrics.stat().st_mtime < t0 - 2:
+        raise RuntimeError(f"{nb_path.name} finished without writing {metrics} (the executed notebook is {partial})")
+    os.replace(partial, out_dir / nb_path.name)
     info = {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "notebook": nb_path.name, "preset": preset,
             "commit": commit}
     write_json_atomic(stamp, info)
@@ -218,16 +297,17 @@ def main(argv=None) -> int:
     log = functools.partial(print, flush=True)  # a CI log shows each line as it happens
     t0 = time.time()
     timings, ran = {}, {}
-    for nb in nbs:
-        info = run_notebook(nb, a.preset, results, a.force, log=log, extra_params=extra)
-        timings[nb.name], ran[nb.name] = info["seconds"], info["ran"]
-    write_json_atomic(results / "timings.json", timings)
+    with results_lock(results, log):  # one reproduction at a time into a results folder
+        for nb in nbs:
+            info = run_notebook(nb, a.preset, results, a.force, log=log, extra_params=extra)
+            timings[nb.name], ran[nb.name] = info["seconds"], info["ran"]
+        write_json_atomic(results / "timings.json", timings)
     print(f"\nAll {len(nbs)} notebooks done in {_fmt_seconds(time.time() - t0)}. Outputs: {results}\n")
     print(time_table(timings, ran))
     print()
     for nb in nbs:
         print(f"  {nb.stem}: {results / nb.stem / 'metrics.json'}")
-    summary = repo_root() / "figures" / "summary.md"
+    summary = figures_dir(results, a.preset, extra) / "summary.md"  # this run's, never another run's
     if summary.exists():
         print(f"\nFigures: {summary.parent}\n")
         print(summary.read_text())

@@ -30,7 +30,7 @@ import torch
 from recinterp.adapter import CONFIG_NAME, WEIGHTS_NAME, load_adapter, read_adapter_config
 from recinterp.cases import Cases, check_titles, make_examples
 from recinterp.collator import Collator
-from recinterp.config import from_options, seal, verify
+from recinterp.config import IntegrityError, from_options, seal, verify
 from recinterp.llm import check_frozen, set_gradient_checkpointing
 
 CKPT = "checkpoint"
@@ -115,6 +115,8 @@ def check_resume_adapter(adapter, where: Path) -> None:
     n_tokens, width, input...): its weights would not fit, or would mean something else."""
     saved, now = asdict(read_adapter_config(where)), asdict(adapter.cfg)
     changed = [k for k in ADAPTER_FIXED if saved.get(k) != now.get(k)]
+    if saved.get("encoder_sha256") and now.get("encoder_sha256") and saved["encoder_sha256"] != now["encoder_sha256"]:
+        changed.append("encoder_sha256")  # the encoder was retrained: the states it reads are others
     if changed:
         diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
         raise ValueError(f"the checkpoint in {where} holds another adapter ({diff}); refusing to resume it. "
@@ -125,7 +127,11 @@ def load_train_state(folder: Path) -> dict:
     """The training state saved in ``folder``, verified (with the adapter) against its SHA256SUMS first."""
     verify(folder, (WEIGHTS_NAME, CONFIG_NAME, STATE),
            f"delete {folder} to train anew (the checkpoint is damaged; nothing in it is used)", unsealed="warn")
-    return torch.load(folder / STATE, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(folder / STATE, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated or garbled: torch says OSError, RuntimeError, EOFError...
+        raise IntegrityError(f"{folder / STATE} cannot be read ({type(e).__name__}: {e}): truncated or damaged. "
+                             f"To fix: delete {folder} to train anew") from None
 
 
 def _save_checkpoint(folder: Path, adapter, opt, sched, state: dict) -> None:

@@ -31,9 +31,9 @@ import torch
 
 from recinterp.adapter import CONFIG_NAME, Adapter, load_adapter
 from recinterp.cases import Cases, make_examples
-from recinterp.config import read_json
+from recinterp.config import read_json, state_sha256
 from recinterp.data.titles import normalize_title
-from recinterp.data.types import Split
+from recinterp.data.types import Catalogue, Split
 from recinterp.interpreter import Interpreter
 from recinterp.novelty import CatalogueMatcher
 from recinterp.tasks import get_task
@@ -61,7 +61,7 @@ class TrainedInterpreter:
     """A frozen LLM, a trained adapter, the encoder it reads and the catalogue's titles, ready to ask."""
 
     def __init__(self, llm, adapter: Adapter, encoder, titles: list[str], dataset: str = "",
-                 max_new_tokens: int | None = None, repetition_penalty: float = 1.2):
+                 max_new_tokens: int | None = None, repetition_penalty: float = 1.2, catalogue: Catalogue | None = None):
         cfg = adapter.cfg
         if cfg.task not in CALLS:
             raise ValueError(f"the adapter records task {cfg.task!r}; load_interpreter reads adapters of the tasks "
@@ -78,9 +78,8 @@ class TrainedInterpreter:
         self.max_new_tokens = max_new_tokens or self.task.eval_defaults.get("max_new_tokens", 24)
         self.repetition_penalty = repetition_penalty
         self._matcher: CatalogueMatcher | None = None
-        self._by_title = {}
-        for i, t in enumerate(self.titles):
-            self._by_title.setdefault(t.casefold(), i)
+        # the lookup of titles (raw as released, or normalised): the dataset's catalogue when given
+        self.catalogue = catalogue or Catalogue(self.titles, [normalize_title(t) for t in self.titles])
 
     def __repr__(self) -> str:
         c = self.adapter.cfg
@@ -98,9 +97,7 @@ class TrainedInterpreter:
             if isinstance(h, bool) or not isinstance(h, (int, str)) and not torch.is_tensor(h):
                 raise TypeError(f"history entries are titles or item ids, got {type(h).__name__}: {h!r}")
             if isinstance(h, str):
-                i = self._by_title.get(h.casefold())
-                if i is None:
-                    i = self._by_title.get(normalize_title(h).casefold())
+                i = self.catalogue.id_of(h)  # a title several items share: an error listing their ids
                 if i is None:
                     near = [self.titles[j] for j, _ in self.matcher.nearest(h, k=3)]
                     raise ValueError(f"unknown title {h!r} in {self.dataset}: not in its catalogue of "
@@ -203,6 +200,17 @@ def _find_checkpoints(folder: Path, dataset: str, encoder: str) -> Path | None:
     return None
 
 
+def check_encoder(adapter: Adapter, enc, where) -> None:
+    """Refuse an encoder whose weights are not the ones the adapter was trained on (a retrained encoder of
+    the same name and config gives other states: the answers would change without a word)."""
+    want = adapter.cfg.encoder_sha256
+    if want and state_sha256(enc) != want:
+        raise ValueError(f"the encoder in {where} is not the one the adapter was trained on: the SHA-256 of its "
+                         f"weights is {state_sha256(enc)[:16]}..., the adapter records {want[:16]}... (retrained "
+                         f"since?). To fix: pass checkpoints= the folder of the run that trained the adapter, or "
+                         f"retrain the adapter on this encoder")
+
+
 def load_interpreter(folder: str | os.PathLike, checkpoints: str | os.PathLike | None = None, llm=None,
                      dataset=None, device: str = "cpu", max_new_tokens: int | None = None) -> TrainedInterpreter:
     """Rebuild LLM, encoder, titles and adapter from a saved adapter folder; see the module docstring.
@@ -235,5 +243,7 @@ def load_interpreter(folder: str | os.PathLike, checkpoints: str | os.PathLike |
         raise FileNotFoundError(f"no checkpoints/{rec['dataset']}/{rec['encoder']} above {folder}: pass "
                                 f"checkpoints= (the folder notebook 02 wrote, e.g. results/cpu/checkpoints)")
     enc = load_checkpoint(ckpt, rec["dataset"], rec["encoder"])
+    check_encoder(adapter, enc, ckpt / rec["dataset"] / rec["encoder"])
     ds = load_dataset(dataset or rec["dataset"]) if dataset is None or isinstance(dataset, (str, os.PathLike)) else dataset
-    return TrainedInterpreter(llm, adapter, enc, ds.catalogue.norm_titles, ds.name, max_new_tokens=max_new_tokens)
+    return TrainedInterpreter(llm, adapter, enc, ds.catalogue.norm_titles, ds.name, max_new_tokens=max_new_tokens,
+                              catalogue=ds.catalogue)

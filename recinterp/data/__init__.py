@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..config import IntegrityError, resolve, seal, unseal, verify, write_json_atomic
+from ..config import IntegrityError, read_json, resolve, seal, unseal, verify, write_json_atomic
 from . import fetch
 from .checksums import ChecksumError, file_hash
 from .titles import normalize_title
@@ -35,7 +35,8 @@ from .types import Catalogue, RecDataset, Split
 
 DATASETS = ("movielens", "steam")
 NOUNS = {"movielens": ("movie", "movies"), "steam": ("game", "games")}
-CACHE_VERSION = 4  # 2: Steam titles HTML-unescaped; 3: file hashes, nouns, datasets of your own; 4: SHA256SUMS
+CACHE_VERSION = 5  # 2: Steam titles HTML-unescaped; 3: file hashes, nouns, datasets of your own; 4: SHA256SUMS;
+#                   5: duplicate titles counted in notes and stats
 CACHE_FILES = ("splits.safetensors", "catalogue.json", "meta.json")
 CONFIG_FILE = "dataset.json"
 # Options a dataset.json may set; trust (hashes, trust_unverified) must come from the user, never the folder.
@@ -101,10 +102,7 @@ def _folder_options(folder: Path, options: dict) -> dict:
     """``dataset.json`` in the folder, overridden by the caller's options."""
     cfg = {}
     if (folder / CONFIG_FILE).exists():
-        try:
-            cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise ValueError(f"{folder / CONFIG_FILE} is not valid JSON: {e}") from None
+        cfg = read_json(folder / CONFIG_FILE, f'write one JSON object of options there, e.g. {{"noun": "track"}}')
         if not isinstance(cfg, dict):
             raise ValueError(f"{folder / CONFIG_FILE} must hold one JSON object of options, e.g. "
                              f'{{"noun": "track", "min_rating": 4}}; it holds a {type(cfg).__name__}')
@@ -273,8 +271,19 @@ def load_dataset(name: str | os.PathLike, data_dir: str | os.PathLike = "data", 
         ds, stats = _build_own(key, folder, opts)
     else:
         ds, stats = build_dataset(key, data_dir, llara_dir, steam_meta)
+    _note_duplicates(ds, stats)
     _write_cache(cache, ds, stats, source)
     return _tell_prompts(ds)
+
+
+def _note_duplicates(ds: RecDataset, stats: dict) -> None:
+    """Count the titles several items share, in the notes and the stats (a lookup by one is an error)."""
+    dup = ds.catalogue.duplicates()
+    stats["duplicate_titles"] = len(dup)
+    if dup:
+        eg = "; ".join(f"{t!r}: ids {ids}" for t, ids in list(dup.items())[:3])
+        ds.notes.append(f"Duplicate titles: {len(dup)} titles are shared by {sum(map(len, dup.values()))} items "
+                        f"(e.g. {eg}); a lookup by such a title is an error listing its ids: use the id.")
 
 
 def _tell_prompts(ds: RecDataset) -> RecDataset:

@@ -89,10 +89,22 @@ def read_sha256sums(path: str | os.PathLike) -> dict[str, str]:
             continue
         digest, _, name = line.strip().partition(" ")
         name = name.strip().lstrip("*")  # "*" marks binary mode in sha256sum output
-        if len(digest) != 64 or not name or any(c not in "0123456789abcdefABCDEF" for c in digest):
+        if not name:
             raise ValueError(f"{path}:{ln}: expected '<64 hex digits>  <file name>', got {line[:80]!r}")
-        out[name] = digest.lower()
+        out[name] = check_digest(digest, name, f"{path}:{ln}")
     return out
+
+
+def check_digest(digest: str, name: str, where: str) -> str:
+    """``digest`` (lower-cased) if it can be a file's SHA-256; a malformed or all-zero one is an error
+    naming the file it is given for."""
+    fix = f"put the output of `sha256sum {Path(name).name}` there"
+    if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+        raise ValueError(f"{where}: the hash given for {name} is not 64 hex digits ({digest[:80]!r}); {fix}")
+    if set(digest) == {"0"}:
+        raise ValueError(f"{where}: the hash given for {name} is all zeros, a placeholder rather than a file's "
+                         f"SHA-256; {fix}")
+    return digest.lower()
 
 
 def user_hashes(hashes: dict | str | os.PathLike | None) -> dict[str, str]:
@@ -104,30 +116,40 @@ def user_hashes(hashes: dict | str | os.PathLike | None) -> dict[str, str]:
         return read_sha256sums(hashes)
     if not isinstance(hashes, dict):
         raise TypeError(f"hashes must be a {{file: sha256}} mapping or a SHA256SUMS path, got {type(hashes).__name__}")
-    return {str(k): str(v).lower() for k, v in hashes.items()}
+    return {str(k): check_digest(str(v), str(k), "hashes=") for k, v in hashes.items()}
 
 
 def verify_user_file(path: str | os.PathLike, hashes: dict[str, str], trust_unverified: bool | None = None) -> str:
-    """Check a user's file before it is unpickled: its SHA-256 must be a released LLaRA file's or
-    one the user vouched for (any value of ``hashes``: trust is in the content); else it is refused,
-    unless the user opted in.  The error says how to vouch for it."""
+    """Check a user's file before it is unpickled, by its name: when the user gave hashes, the line for
+    this file's name must match (a file they do not list is refused, released or not); when they gave
+    none, the file must be the released LLaRA file of the same name (``Val_data.df`` is not accepted for
+    holding ``Test_data.df``'s bytes).  Else it is refused, unless the user opted in.  The error says how
+    to vouch for it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing file: {path}")
     got = file_hash(path)
-    if got in LLARA_SHA256.values() or got in hashes.values():
+    named = sorted({h for k, h in hashes.items() if Path(k).name == path.name})
+    released = {h for k, h in LLARA_SHA256.items() if Path(k).name == path.name}
+    if got in named or (not hashes and got in released):
         return got
-    named = [h for k, h in hashes.items() if Path(k).name == path.name]
     if trust_unverified is None:
         trust_unverified = os.environ.get(TRUST_ENV, "") in ("1", "true", "yes")
     if named:
         msg = f"SHA-256 of {path} is {got}, but the hash given for it is {named[0]}: the file changed; refusing to unpickle it."
+    elif hashes:
+        msg = (f"{path.name} is not listed in the hashes you gave (they name {sorted(hashes)[:8]}), so {path} is not "
+               f"vouched for; refusing to unpickle it (unpickling runs code).")
+    elif got in LLARA_SHA256.values():
+        other = next(k for k, h in LLARA_SHA256.items() if h == got)
+        msg = (f"{path} holds the released LLaRA file {other}, not a {path.name}: a file copied over another? "
+               f"Refusing to unpickle it.")
     else:
-        msg = f"SHA-256 of {path} is {got}, which is neither a released LLaRA file's nor one you vouched for; " \
+        msg = f"SHA-256 of {path} is {got}, which is neither the released LLaRA {path.name}'s nor one you vouched for; " \
               f"refusing to unpickle it (unpickling runs code)."
     if trust_unverified:
         warnings.warn(msg.split(";")[0] + f"; unpickling it anyway because {TRUST_ENV} is set / trust_unverified=True.")
         return got
     raise ChecksumError(msg + f" If you trust it: pass hashes={{'{path.name}': '<sha256>'}} or hashes='path/to/SHA256SUMS' "
-                              f"(lines as written by `sha256sum`), or point {SUMS_ENV} at such a file, or opt in with "
-                              f"trust_unverified=True / {TRUST_ENV}=1.")
+                              f"(lines as written by `sha256sum`, one per file read), or point {SUMS_ENV} at such a file, "
+                              f"or opt in with trust_unverified=True / {TRUST_ENV}=1.")

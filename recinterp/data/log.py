@@ -14,7 +14,9 @@ holds every position of the test users (like MovieLens').
 Handled and counted in ``notes`` and the stats: rows with a missing field, duplicate
 rows, rows below the rating threshold, interactions on items without a title, users
 with one interaction, users whose rows were not in time order (sorted, ties kept in
-file order).
+file order).  A timestamp column mixing date formats, times with and without a zone, or
+epoch units (seconds with milliseconds) is an error naming a line of each kind; Parquet nulls are
+missing fields, dropped and counted as in a CSV.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -64,7 +67,9 @@ def read_table(path: str | os.PathLike, sep: str | None = None) -> pd.DataFrame:
             import pyarrow  # noqa: F401
         except ImportError:
             raise ImportError(f"{path} is Parquet, which needs pyarrow (pip install pyarrow); or save it as CSV") from None
-        return pd.read_parquet(path).astype(str).replace({"None": "", "nan": "", "NaT": ""})
+        df = pd.read_parquet(path)
+        return pd.DataFrame({c: [_parquet_text(v) for v in df[c].tolist()] for c in df.columns}, index=df.index,
+                            dtype=object)
     given, sep = sep, sep or ("\t" if path.suffix in (".tsv", ".txt") else ",")
     what = {"\t": "tab-separated", ",": "comma-separated"}.get(sep, f"separated by {sep!r}")
     if path.stat().st_size == 0:
@@ -89,6 +94,74 @@ def read_table(path: str | os.PathLike, sep: str | None = None) -> pd.DataFrame:
                                  f"{fix + ', or pass' if fix else 'Pass'} sep={other!r} (an option of load_dataset "
                                  f"or a key of dataset.json)")
     return df
+
+
+def _parquet_text(v) -> str:
+    """A Parquet cell as the text its CSV would hold: a null is "" (a missing field, dropped and counted
+    as in a CSV), a whole float is an integer (an int column with a null is read as float), a time is
+    ISO 8601."""
+    if v is None or (not isinstance(v, (list, tuple)) and not hasattr(v, "__len__") and pd.isna(v)):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    if hasattr(v, "tolist") and not isinstance(v, str):  # a list cell (genres): "|"-separated as in a CSV
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        return "|".join(str(x) for x in v)
+    return str(v)
+
+
+_ZONE = r"(?:Z|[+-]\d\d:?\d\d)$"  # a time zone at the end of a date-time: "Z", "+01:00", "-0500"
+
+
+def _line_of(values: pd.Series, rows: pd.Series, k: int) -> str:
+    return f"line {int(rows.iloc[k]) + 2}: {values.iloc[k]!r}"
+
+
+def _dates(values: pd.Series, rows: pd.Series, path: Path, what: str) -> pd.Series:
+    """Date-times as nanoseconds since 1970 (UTC); a column mixing date formats, or times with and without
+    a time zone, is an error naming a line of each kind."""
+    zoned = values.str.contains(_ZONE, regex=True).to_numpy() & values.str.contains(":", regex=False).to_numpy()
+    if zoned.any() and not zoned.all():
+        k, j = int(zoned.argmax()), int((~zoned).argmax())
+        raise ValueError(f"{path}: the {what} column mixes times with a time zone ({_line_of(values, rows, k)}) and "
+                         f"without one ({_line_of(values, rows, j)}): their order is unknown. Write every {what} "
+                         f"with its zone (e.g. 2020-01-31T12:00:00Z) or every one in the same zone without it")
+    with warnings.catch_warnings():  # "could not infer format": we only ask whether every value parses
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(values, errors="coerce", utc=True)  # one format, inferred from the first value
+        if parsed.notna().all():
+            return pd.Series(parsed.astype("int64").to_numpy(), index=values.index)
+        mixed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    j = int(parsed.isna().to_numpy().argmax())
+    if pd.notna(mixed.iloc[j]):
+        raise ValueError(f"{path}: the {what} column mixes date formats ({_line_of(values, rows, 0)}; "
+                         f"{_line_of(values, rows, j)}): a date such as 02/01/2020 could be read two ways. Write every "
+                         f"{what} in one format, e.g. ISO 8601 (2020-01-31 or 2020-01-31T12:00:00Z)")
+    raise ValueError(f"{path} line {int(rows.iloc[j]) + 2} (data row {int(rows.iloc[j])}): {what} "
+                     f"{values.iloc[j]!r} is not a number or a date")
+
+
+# Epoch times by their number of digits: a column must keep one unit.
+_UNITS = ((8, 10, "seconds"), (11, 13, "milliseconds"), (14, 16, "microseconds"), (17, 19, "nanoseconds"))
+
+
+def _one_unit(out: pd.Series, values: pd.Series, rows: pd.Series, path: Path, what: str) -> None:
+    """Numeric times mixing seconds with milliseconds (or other units) since 1970 are an error: sorted as
+    they are, they would be put out of order without a word."""
+    digits = np.floor(np.log10(out.abs().clip(lower=1).to_numpy(dtype=float))).astype(int) + 1
+    kinds = {}
+    for k, d in enumerate(digits):
+        unit = next((u for lo, hi, u in _UNITS if lo <= d <= hi), None)
+        if unit is not None:
+            kinds.setdefault(unit, k)
+    if len(kinds) > 1:
+        (u1, k1), (u2, k2) = sorted(kinds.items(), key=lambda kv: kv[1])[:2]
+        raise ValueError(f"{path}: the {what} column mixes units: {_line_of(values, rows, k1)} looks like {u1} since "
+                         f"1970, {_line_of(values, rows, k2)} like {u2}. Write every {what} in one unit "
+                         f"(e.g. divide the {u2 if u2 != 'seconds' else u1} by 1000 to get seconds)")
 
 
 def _pick(df: pd.DataFrame, role: str, path: Path, columns: dict | None, required: bool = True) -> str | None:
@@ -122,17 +195,15 @@ def _numbers(values: pd.Series, rows: pd.Series, path: Path, what: str, dates: b
             raise ValueError(f"{path}: the {what} column mixes numbers (line {line[values.index[k]]}: "
                              f"{values.iloc[k]!r}) and dates (line {line[d]}: {values[d]!r}); write every {what} "
                              f"one way (all numbers, e.g. Unix seconds, or all dates)")
-    if dates and out.isna().any():
-        with warnings.catch_warnings():  # "could not infer format": we only ask whether every value parses
-            warnings.simplefilter("ignore")
-            parsed = pd.to_datetime(values, errors="coerce", utc=True)
-        if parsed.notna().all():
-            return pd.Series(parsed.astype("int64").to_numpy(), index=values.index)
+    if dates and out.isna().all():
+        return _dates(values, rows, path, what)
     bad = out.isna().to_numpy()
     if bad.any():
         k = int(bad.argmax())
         raise ValueError(f"{path} line {int(rows.iloc[k]) + 2} (data row {int(rows.iloc[k])}): {what} "
                          f"{values.iloc[k]!r} is not a number{' or a date' if dates else ''}")
+    if dates:
+        _one_unit(out, values, rows, path, what)
     return out
 
 

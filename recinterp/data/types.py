@@ -41,6 +41,33 @@ class Catalogue:
     def __len__(self) -> int:
         return len(self.titles)
 
+    def _index(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """{raw title, case-folded: ids}, {normalised title, case-folded: ids}; built once."""
+        if "_by_title" not in self.__dict__:
+            raw, norm = {}, {}
+            for i, (t, n) in enumerate(zip(self.titles, self.norm_titles)):
+                raw.setdefault(t.casefold(), []).append(i)
+                norm.setdefault(n.casefold(), []).append(i)
+            self.__dict__["_by_title"] = (raw, norm)
+        return self.__dict__["_by_title"]
+
+    def duplicates(self) -> dict[str, list[int]]:
+        """{normalised title: its ids} for every title that several items share (MovieLens: "Cape Fear"
+        of 1962 and of 1991)."""
+        return {t: ids for t, ids in self._index()[1].items() if len(ids) > 1}
+
+    def id_of(self, title: str) -> int | None:
+        """The id of ``title`` (raw as released, or normalised; any case); None when no item has it.  A title
+        several items share is an error listing their ids: pass the id instead."""
+        from .titles import normalize_title
+
+        raw, norm = self._index()
+        ids = raw.get(title.casefold()) or norm.get(normalize_title(title).casefold()) or []
+        if len(ids) > 1:
+            raise ValueError(f"the title {title!r} is ambiguous: items {ids} share it "
+                             f"({'; '.join(repr(self.titles[i]) for i in ids[:5])}). Pass the item id instead")
+        return ids[0] if ids else None
+
 
 @dataclass
 class RecDataset:

@@ -321,16 +321,15 @@ def accuracy(rows: dict) -> str:
 def encoders_vs_popularity(results_dir, encoders: list[str]) -> str:
     """What notebook 02 found about the encoders a task notebook reads: each one's HR@10 against popularity on the
     same rows (paired 95% CI), per dataset and split, from ``results_dir``'s 02 metrics.json (none: says so)."""
-    import json
     from pathlib import Path
 
-    from recinterp.config import NOTEBOOKS
+    from recinterp.config import NOTEBOOKS, read_json, rerun_fix
     from recinterp.lesson.recommenders import diff_ci
 
     p = Path(results_dir) / NOTEBOOKS["recommenders"] / "metrics.json"
     if not p.exists():
         return f"_Notebook 02's metrics are not in {results_dir}: the encoders' quality against popularity is unknown here._"
-    m = json.loads(p.read_text())
+    m = read_json(p, rerun_fix(p))
     parts = []
     for d, blk in m.get("datasets", {}).items():
         for e in encoders:

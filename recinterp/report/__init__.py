@@ -30,14 +30,13 @@ the difference lies above 0.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Literal, TypedDict
 
 import numpy as np
 
-from recinterp.config import NOTEBOOKS
+from recinterp.config import NOTEBOOKS, read_json, rerun_fix
 from recinterp.metrics import paired_bootstrap_diff
 from recinterp.models import encoder_label
 from recinterp.tasks import get_task
@@ -238,7 +237,7 @@ def load_runs(results_dir: str | os.PathLike) -> list[RunBlock]:
     for section in TASK_NOTEBOOKS:
         p = Path(results_dir) / NOTEBOOKS[section] / "metrics.json"
         if p.exists():
-            out += json.loads(p.read_text()).get("runs", [])
+            out += read_json(p, rerun_fix(p)).get("runs", [])
     return out
 
 
@@ -307,7 +306,7 @@ def instantiation_headline(results_dir: str | os.PathLike) -> list[dict]:
     p = Path(results_dir) / NOTEBOOKS["instantiation"] / "metrics.json"
     if not p.exists():
         return []
-    m = json.loads(p.read_text())
+    m = read_json(p, rerun_fix(p))
     out = []
     for d, blk in m.get("datasets", {}).items():
         route = blk.get("headline_route") or next(iter(blk.get("routes", {})), None)

@@ -32,7 +32,7 @@ import torch
 from recinterp import align
 from recinterp.adapter import Adapter, load_adapter
 from recinterp.cases import Cases, get_task
-from recinterp.config import IntegrityError, from_options, read_json, seal, verify, write_json_atomic
+from recinterp.config import IntegrityError, from_options, read_json, seal, state_sha256, verify, write_json_atomic
 from recinterp.interpreter import Interpreter
 from recinterp.tasks.evaluate import EvalConfig, evaluate_task
 from recinterp.tasks.item import held_out_split
@@ -82,11 +82,13 @@ def catalogue_aligner(enc, ds, llm, out_dir: str | os.PathLike, align_cfg: dict 
     cfg = align_config(align_cfg)
     table = item_table(enc)
     ids = torch.arange(enc.n_items) if item_ids is None else torch.as_tensor(item_ids).long()
+    enc_sha = state_sha256(enc)
 
     def build():
         targets, lens = align.title_token_targets(llm, ds.catalogue.norm_titles[: enc.n_items], cfg.k)
         aligner, rep = align.fit_item_aligner(table[ids], targets[ids], cfg, d_llm=llm.hidden_size, task="item",
-                                              encoder=getattr(enc, "name", ""), dataset=ds.name, llm=llm.name)
+                                              encoder=getattr(enc, "name", ""), dataset=ds.name, llm=llm.name,
+                                              encoder_sha256=enc_sha)
         rep["title_tokens_mean"] = float(lens.float().mean())
         rep["title_tokens_truncated"] = float((lens == cfg.k).float().mean())
         top1_ids = ids
@@ -97,7 +99,9 @@ def catalogue_aligner(enc, ds, llm, out_dir: str | os.PathLike, align_cfg: dict 
         rep["token_top1_fitted_items"] = align.token_top1(aligner, table[top1_ids], targets, top1_ids)
         return aligner, rep
 
-    settings = {"align": asdict(cfg), "items": len(ids), "items_sha": _ids_digest(ids)}
+    # what the fit is made from: a retrained encoder or another LLM refits it
+    settings = {"align": asdict(cfg), "items": len(ids), "items_sha": _ids_digest(ids), "encoder_sha256": enc_sha,
+                "llm": llm.name}
     return _cached_adapter(Path(out_dir) / ALIGNER, llm.hidden_size, build, settings)
 
 
@@ -184,7 +188,7 @@ def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: s
             rep["random_appends"] = appends
             proj = align.structured_adapter(lin, table, aligner, n_positions=P, temperature=temperature,
                                             layout=layout, input=input, task=task, encoder=enc_name,
-                                            dataset=ds.name, llm=llm.name)
+                                            dataset=ds.name, llm=llm.name, encoder_sha256=state_sha256(enc))
             return proj, {"readout": rep}
 
         settings = {"readout": readout, "temperature": temperature, "layout": layout, "input": input, "seed": seed,

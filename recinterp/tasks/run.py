@@ -21,6 +21,7 @@ from recinterp import probes
 from recinterp.adapter import (build_adapter, fit_input_stats, init_from, least_squares_init, llm_token_norm,
                                load_adapter, match_output_norm)
 from recinterp.cases import Cases, cached, get_task
+from recinterp.config import state_sha256
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
 from recinterp.tasks.evaluate import EvalConfig, evaluate_task
@@ -43,7 +44,8 @@ def build_cases(task: str, enc, ds, split: str, input: str | None = None, positi
     """
     t = get_task(task)
     input = input or t.inputs[0]
-    return cached(cache_dir, lambda: t.build(enc, ds, split, input, positions, seed, held_out_items))
+    made_from = {"encoder_sha256": state_sha256(enc)} if cache_dir is not None else None
+    return cached(cache_dir, lambda: t.build(enc, ds, split, input, positions, seed, held_out_items), made_from)
 
 
 def popularity_counts(ds) -> np.ndarray:
@@ -83,7 +85,8 @@ def run_task(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str 
     if cfg.get("out_norm") == "llm":  # the LLM's own token scale (recinterp.adapter.llm_token_norm)
         cfg["out_norm"] = llm_token_norm(llm)
     proj = build_adapter(**cfg, d_in=tr_cases.features.shape[-1], d_llm=llm.hidden_size, n_positions=P,
-                         input=input, task=task, encoder=encoder_name, dataset=ds.name, llm=llm.name)
+                         input=input, task=task, encoder=encoder_name, dataset=ds.name, llm=llm.name,
+                         encoder_sha256=state_sha256(enc))
     if init_adapter is not None:
         init_from(proj, load_adapter(init_adapter, d_llm=llm.hidden_size))
     if proj.cfg.kind in ("linear", "conv_pool"):  # its input statistics, from this task's training cases
