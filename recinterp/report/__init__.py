@@ -339,7 +339,7 @@ def comparison_headline(results_dir: str | os.PathLike) -> list[dict]:
     p = Path(results_dir) / NOTEBOOKS["instantiation"] / "metrics.json"
     if not p.exists():
         return []
-    m = json.loads(p.read_text())
+    m = read_json(p, rerun_fix(p))
     enc = m.get("encoder", "")
     label = {**PAIR_LABELS, enc: encoder_label(enc)}
     out = []
