@@ -243,12 +243,8 @@ def match_output_norm(adapter: "Adapter", features: torch.Tensor, norm: float) -
     if adapter.cfg.kind not in ("linear", "conv_pool"):
         raise ValueError(f"match_output_norm rescales a linear or conv_pool adapter, not {adapter.cfg.kind!r}")
     last = [m for m in adapter.modules() if isinstance(m, nn.Linear)][-1]
-    out_norm, adapter.cfg.out_norm = adapter.cfg.out_norm, 0.0  # measure the raw tokens
-    try:
-        x = features.detach().reshape(-1, *features.shape[-2:]).to(last.weight.device)
-        now = float(adapter(x).float().norm(dim=-1).mean())
-    finally:
-        adapter.cfg.out_norm = out_norm
+    x = features.detach().reshape(-1, *features.shape[-2:]).to(last.weight)
+    now = float(adapter.layers(x).float().norm(dim=-1).mean())  # the raw tokens, before any out_norm
     last.weight.mul_(norm / max(now, 1e-12))
     last.bias.mul_(norm / max(now, 1e-12))
     return adapter
@@ -271,12 +267,18 @@ def least_squares_init(adapter: "Adapter", features: torch.Tensor, targets: torc
     x = features.detach().reshape(len(features), -1).double().to(lin.weight.device)
     if std:
         x = (x - std[0].mean.double()) / std[0].std.double()
-    x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype, device=x.device)], 1)
-    y = targets.detach().reshape(len(targets), -1).double().to(x.device)
-    W = torch.linalg.solve(x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device), x.T @ y)
-    lin.weight.copy_(W[:-1].T.to(lin.weight.dtype))
-    lin.bias.copy_(W[-1].to(lin.bias.dtype))
+    W, b = ridge_affine(x, targets.detach().reshape(len(targets), -1).double().to(x.device), ridge)
+    lin.weight.copy_(W.T.to(lin.weight.dtype))
+    lin.bias.copy_(b.to(lin.bias.dtype))
     return adapter
+
+
+def ridge_affine(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """W (d_in, d_out), b (d_out,) minimising |x W + b - y|^2 + ridge |[W; b]|^2, in float64: the least-squares
+    map that ``least_squares_init`` starts an adapter at and ``recinterp.evidence.linear_ceiling`` measures."""
+    x = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.double, device=x.device)], 1)
+    Wb = torch.linalg.solve(x.T @ x + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device), x.T @ y.double())
+    return Wb[:-1], Wb[-1]
 
 
 def build_adapter(cfg: AdapterConfig | None = None, **kw) -> Adapter:

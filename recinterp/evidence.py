@@ -44,6 +44,7 @@ def linear_ceiling(items: torch.Tensor, targets: torch.Tensor, sizes=(64, 256, 0
     ``targets`` (n, >=k, d_llm), on random sub-catalogues of each size (0: all items).  Per size: R^2 and the
     share of items whose mapped tokens are nearest to their own title (among the sub-catalogue) on the
     items fitted and on held-out items."""
+    from recinterp.adapter import ridge_affine
     from recinterp.align import nearest_items
 
     g = torch.Generator().manual_seed(seed)
@@ -54,12 +55,10 @@ def linear_ceiling(items: torch.Tensor, targets: torch.Tensor, sizes=(64, 256, 0
         ids = torch.randperm(len(items), generator=g)[:n]
         n_te = max(1, int(round(holdout * n)))
         te, tr = ids[:n_te], ids[n_te:]
-        x = torch.cat([items.double(), torch.ones(len(items), 1, dtype=torch.double)], 1)
-        A = x[tr]
-        W = torch.linalg.solve(A.T @ A + ridge * torch.eye(A.shape[1], dtype=torch.double), A.T @ y_all[tr])
+        W, b = ridge_affine(items[tr], y_all[tr], ridge)
         row = {"items": n, "fitted": len(tr), "held_out": len(te), "k": k}
         for name, part in (("fitted", tr), ("held_out", te)):
-            pred, y = x[part] @ W, y_all[part]
+            pred, y = items[part].double() @ W + b, y_all[part]
             row[f"r2_{name}"] = float(1 - ((y - pred) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
             near = nearest_items(pred.float().view(len(part), k, -1), targets[ids, :k].float())
             row[f"top1_{name}"] = float((ids[near] == part).float().mean())
