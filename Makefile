@@ -14,6 +14,9 @@ NOTEBOOKS  ?=
 # Notebook parameters for every notebook that declares them, e.g. PARAMS="llm=meta-llama/Llama-2-7b-hf device=cuda"
 PARAMS     ?=
 PYTEST_ARGS ?=
+# make test's workers (pytest-xdist): the notebook chain runs on one, the unit tests spread over the rest;
+# TEST_WORKERS=0 runs everything in one process
+TEST_WORKERS ?= auto
 
 # make book: the executed notebooks of RESULTS as a static HTML book, into BOOK (entry page BOOK/index.html)
 BOOK       ?= $(RESULTS)/book
@@ -55,7 +58,7 @@ book: $(BOOK_STAMP)
 	$(PY) -m recinterp.book $(RESULTS) $(BOOK)
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(PY) -m pytest -m "not notebook" $(PYTEST_ARGS)

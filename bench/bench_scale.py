@@ -11,8 +11,10 @@ of the classroom shape, it times, per size, the stages of task 1's token-space r
 - ``targets``        title-token targets (``align.title_token_targets``, k = 8)
 - ``aligner``        the item aligner (``catalogue_aligner``: its targets, the ridge fit, its top-1, the save)
 - ``cases``          the training windows' states (the encoder over the fixed log)
-- ``readout``        the per-position readout (``fit_readout``), ``--readout-epochs`` epochs (time per epoch)
-- ``readout_sampled`` the same with the large-catalogue knob ``negatives`` (sampled softmax)
+- ``readout``        the per-position readout (``fit_readout``) as the presets run it (``negatives`` absent: the
+                     full softmax up to 4,096 items, a sampled one above), ``--readout-epochs`` epochs
+- ``readout_full``   the same with the full softmax forced at every size (``negatives`` 0)
+- ``readout_sampled`` the same with ``--negatives`` sampled items at every size
 - ``structured``     the structured adapter put together (``align.structured_adapter``)
 - ``generation``     the evaluation's greedy decoding on ``--eval-cases`` test windows (the LLM controls only
                      with ``--full-controls``: each costs what the model's reading costs, whatever the catalogue)
@@ -40,7 +42,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_catalogue import SIZES, random_encoder, synthetic_dataset  # noqa: E402
 
-STAGES = ("targets", "aligner", "cases", "readout", "readout_sampled", "structured", "generation", "probe",
+STAGES = ("targets", "aligner", "cases", "readout", "readout_full", "readout_sampled", "structured", "generation", "probe",
           "train_epoch")
 LLM_STAGES = ("generation", "probe")
 
@@ -137,6 +139,9 @@ def run_size(n: int, llm, *, users: int, readout_epochs: int, negatives: int, ev
     tr = stage("cases", lambda: build_cases("recovery", enc, ds, "train", "all", "last", None, seed=seed))
     lin, ro = stage("readout", lambda: fit_readout(tr, table, epochs=readout_epochs, max_pairs=200000, seed=seed))
     res["readout"] = {k: ro[k] for k in ("n_pairs", "top1_train")}
+    _, ro_f = stage("readout_full", lambda: fit_readout(tr, table, epochs=readout_epochs, max_pairs=200000,
+                                                        seed=seed, negatives=0))
+    res["readout_full"] = {"top1_train": ro_f["top1_train"]}
     _, ro_s = stage("readout_sampled", lambda: fit_readout(tr, table, epochs=readout_epochs, max_pairs=200000,
                                                            seed=seed, negatives=negatives))
     res["readout_sampled"] = {"negatives": negatives, "top1_train": ro_s["top1_train"]}

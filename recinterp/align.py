@@ -35,6 +35,10 @@ from recinterp.adapter import Adapter, build_adapter
 
 
 AUTO_HIDDEN_MAX = 4096  # the auto aligner width stops here: features x items would grow with the square of the items
+# The readout's default (``aligned.readout.negatives`` absent or null): the full softmax up to this many items,
+# above it a sampled softmax over AUTO_NEGATIVES random items per batch (an epoch's cost then grows linearly).
+AUTO_SAMPLED_ABOVE = 4096
+AUTO_NEGATIVES = 2048
 ROWS = 4096  # row block of the aligner's ridge sums and error sums above this many items (memory linear in the items)
 TOP1_MAX_ITEMS = 4096  # catalogue_aligner's token_top1 on the fitted items: a seeded sample of this many above it
 MAX_LOGITS = 2 ** 28  # readout_top1 scores states in row blocks when states x items exceed this (1 GiB of logits)
@@ -274,15 +278,22 @@ def train_linear_sampled(lin: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor,
     return lin.eval()
 
 
+def auto_negatives(n_items: int) -> int:
+    """The readout's default sampled items: 0 (the full softmax) up to ``AUTO_SAMPLED_ABOVE`` items, else
+    ``AUTO_NEGATIVES``."""
+    return 0 if n_items <= AUTO_SAMPLED_ABOVE else AUTO_NEGATIVES
+
+
 def fit_linear_readout(x: torch.Tensor, y: torch.Tensor, n_items: int, init: torch.Tensor | None = None,
                        epochs: int = 20, batch_size: int = 512, lr: float = 3e-3, weight_decay: float = 1e-4,
                        seed: int = 0, negatives: int | None = None) -> torch.nn.Linear:
     """Softmax regression x (M, d_in) -> y (M,) item ids over ``n_items``, from ``init`` (the encoder's
     scores: the fit is then a correction of them) or from a seeded random start.
 
-    ``negatives`` (the preset's ``aligned.readout.negatives``; None: off, the full softmax): a sampled
-    softmax over each batch's targets and this many random items (``train_linear_sampled``), for large
-    catalogues; it is used only when it is smaller than the catalogue."""
+    ``negatives`` (the preset's ``aligned.readout.negatives``): a sampled softmax over each batch's targets
+    and this many random items (``train_linear_sampled``), used only when it is smaller than the catalogue;
+    0: the full softmax at any size; None (the default): ``auto_negatives(n_items)``, the full softmax up to
+    ``AUTO_SAMPLED_ABOVE`` items and ``AUTO_NEGATIVES`` sampled items above."""
     if len(x) == 0:
         raise ValueError("no training pairs for the readout")
     if int(y.min()) < 0 or int(y.max()) >= n_items:
@@ -294,10 +305,13 @@ def fit_linear_readout(x: torch.Tensor, y: torch.Tensor, n_items: int, init: tor
         with torch.no_grad():
             lin.weight.copy_(init)
             lin.bias.zero_()
-    if negatives is not None and int(negatives) < 1:
-        raise ValueError(f"readout negatives must be a positive number of sampled items (or null: off), got {negatives}")
+    if negatives is None:
+        negatives = auto_negatives(n_items)
+    if int(negatives) < 0:
+        raise ValueError(f"readout negatives must be a number of sampled items (0: the full softmax; null: auto), "
+                         f"got {negatives}")
     kw = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed)
-    if negatives is not None and int(negatives) < n_items:
+    if 0 < int(negatives) < n_items:
         return train_linear_sampled(lin, x, y.long(), int(negatives), **kw)
     return train_linear(lin, x, y.long(), **kw)
 

@@ -15,9 +15,22 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Under pytest-xdist (make test) each worker gets one core: the notebooks' kernels inherit this and run on one
+# thread, so the notebook worker and the unit-test worker never fight over the two cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Browser tests last: the book test reuses the smoke notebooks the notebook tests ran before it."""
+    """Browser tests last: the book test reuses the smoke notebooks the notebook tests ran before it.
+
+    Notebook and browser tests form one xdist group ("notebooks"), so with ``-n`` they run in this order on one
+    worker and share its session's smoke results folder (03-06 read 01/02's outputs)."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)  # stable: the rest keep their order
+    for item in items:
+        if item.get_closest_marker("notebook") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("notebooks"))
 
 
 def _shared_data() -> Path | None:

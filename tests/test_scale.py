@@ -174,9 +174,21 @@ def _separable(n_items=40, m=600, d=12, seed=6):
 def test_readout_negatives_off_or_covering_the_catalogue_is_the_full_softmax():
     x, y = _separable()
     full = align.fit_linear_readout(x, y, 40, epochs=2, seed=1)
-    for neg in (None, 40, 100):
+    for neg in (None, 0, 40, 100):  # None: auto, the full softmax at 40 items
         other = align.fit_linear_readout(x, y, 40, epochs=2, seed=1, negatives=neg)
         assert torch.equal(full.weight, other.weight) and torch.equal(full.bias, other.bias)
+
+
+def test_readout_default_samples_only_above_the_threshold(monkeypatch):
+    assert align.auto_negatives(1682) == align.auto_negatives(align.AUTO_SAMPLED_ABOVE) == 0
+    assert align.auto_negatives(align.AUTO_SAMPLED_ABOVE + 1) == align.AUTO_NEGATIVES < align.AUTO_SAMPLED_ABOVE
+    monkeypatch.setattr(align, "AUTO_SAMPLED_ABOVE", 30)
+    monkeypatch.setattr(align, "AUTO_NEGATIVES", 8)
+    x, y = _separable()  # 40 items: above the lowered threshold
+    auto = align.fit_linear_readout(x, y, 40, epochs=2, seed=1)
+    sampled = align.fit_linear_readout(x, y, 40, epochs=2, seed=1, negatives=8)
+    full = align.fit_linear_readout(x, y, 40, epochs=2, seed=1, negatives=0)
+    assert torch.equal(auto.weight, sampled.weight) and not torch.equal(auto.weight, full.weight)
 
 
 def test_readout_negatives_learn_and_are_seeded():
@@ -187,7 +199,7 @@ def test_readout_negatives_learn_and_are_seeded():
     start = align.readout_top1(torch.nn.Linear(12, 40), x, y)
     assert align.readout_top1(a, x, y) > max(0.8, start + 0.5)
     with pytest.raises(ValueError, match="negatives"):
-        align.fit_linear_readout(x, y, 40, negatives=0)
+        align.fit_linear_readout(x, y, 40, negatives=-1)
 
 
 def test_fit_readout_passes_the_preset_knob(monkeypatch):
@@ -222,14 +234,19 @@ def test_growth_exponent_recovers_a_power_law():
 
 
 def test_stage_measures_time_and_memory():
-    # 96 MiB written byte by byte: above glibc's largest mmap threshold (32 MiB), so the pages are new to the
-    # process however much it freed before (a 32 MiB block could reuse freed heap and add nothing to the RSS).
+    import mmap
+
+    # 64 MiB of fresh anonymous pages, each touched: new to the process whatever it allocated and freed before
+    # (a malloc'd block can reuse freed heap that is still resident and add nothing to the RSS).
+    size = 64 * 2 ** 20
     with bench_scale.Stage(interval=0.001) as s:
-        block = b"\x01" * (96 * 2 ** 20)
+        block = mmap.mmap(-1, size)
+        for i in range(0, size, mmap.PAGESIZE):
+            block[i] = 1
         sum(range(200000))
     r = s.result
-    assert r["wall_s"] > 0 and r["cpu_s"] > 0 and r["peak_rss_mb"] >= r["peak_extra_mb"] >= 64
-    del block
+    assert r["wall_s"] > 0 and r["cpu_s"] > 0 and r["peak_rss_mb"] >= r["peak_extra_mb"] >= 48
+    block.close()
 
 
 def test_synthetic_titles_look_like_movielens_and_are_distinct():
