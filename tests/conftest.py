@@ -26,11 +26,17 @@ def pytest_collection_modifyitems(config, items):
     """Browser tests last: the book test reuses the smoke notebooks the notebook tests ran before it.
 
     Notebook and browser tests form one xdist group ("notebooks"), so with ``-n`` they run in this order on one
-    worker and share its session's smoke results folder (03-06 read 01/02's outputs)."""
+    worker and share its session's smoke results folder (03-06 read 01/02's outputs). Notebook tests that run
+    in a folder of their own (``SELF_CONTAINED``) form a second group, free to run beside the chain."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)  # stable: the rest keep their order
     for item in items:
         if item.get_closest_marker("notebook") or item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.xdist_group("notebooks"))
+            own = Path(str(item.fspath)).name in SELF_CONTAINED
+            item.add_marker(pytest.mark.xdist_group("own_notebooks" if own else "notebooks"))
+
+
+# notebook tests that use no smoke_results (their data, preset and results live in their own tmp_path)
+SELF_CONTAINED = {"test_notebook_own_data.py"}
 
 
 def _shared_data() -> Path | None:
