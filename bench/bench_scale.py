@@ -19,6 +19,8 @@ of the classroom shape, it times, per size, the stages of task 1's token-space r
 - ``generation``     the evaluation's greedy decoding on ``--eval-cases`` test windows (the LLM controls only
                      with ``--full-controls``: each costs what the model's reading costs, whatever the catalogue)
 - ``probe``          the evaluation's likelihood-ranking probe on the same cases, ``--distractors`` per window
+- ``cooccurrence``   task 3's independent recommender where no GRU4Rec or Caser was trained
+                     (``comparison.CooccurrenceRecommender``: counts, item vectors, scores of 256 windows)
 - ``train_epoch``    notebook 02's encoder training, one epoch (``models.train.fit``, with its validation)
 
 Per stage: wall seconds, CPU seconds (this process), the peak RSS while it ran and that peak above the RSS
@@ -42,8 +44,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_catalogue import SIZES, random_encoder, synthetic_dataset  # noqa: E402
 
-STAGES = ("targets", "aligner", "cases", "readout", "readout_full", "readout_sampled", "structured", "generation", "probe",
-          "train_epoch")
+STAGES = ("targets", "aligner", "cases", "readout", "readout_full", "readout_sampled", "structured", "generation",
+          "probe", "cooccurrence", "train_epoch")
 LLM_STAGES = ("generation", "probe")
 
 
@@ -159,6 +161,13 @@ def run_size(n: int, llm, *, users: int, readout_epochs: int, negatives: int, ev
                                                     max_new_tokens=max_new_tokens, batch_size=48, seed=seed))
         stage("probe", lambda: ranking_eval(interp, cases, titles, "random", distractors, pop,
                                             enc.item_embeddings.weight, controls=probe_controls, seed=seed))
+    from recinterp.comparison import CooccurrenceRecommender
+
+    def cooccurrence():
+        rec = CooccurrenceRecommender(n).fit(ds.train)
+        return rec.score_sequences(ds.train.seqs[:256], ds.train.lens[:256])
+
+    stage("cooccurrence", cooccurrence)
     enc.train()
     hist = stage("train_epoch", lambda: fit(enc, ds.train, expand_prefixes(ds.val, ds.pad_id),
                                              FitConfig(epochs=1, batch_size=512, lr=2e-3, seed=seed), log=None))

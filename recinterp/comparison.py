@@ -360,27 +360,46 @@ class PairwiseLLMJudge:
 # ---------------------------------------------------------------------------------------
 class CooccurrenceRecommender:
     """Closed-form item-to-item model, for presets that train no second encoder: P(j follows i) from the
-    training histories (next-item transitions, add-one smoothed), a history scores j by the recency-
-    weighted sum over its items; item vectors: the top singular vectors of log(1 + co-occurrence)."""
+    training histories (next-item transitions, smoothed by ``SMOOTH``), a history scores j by the recency-
+    weighted sum over its items; item vectors: the top singular vectors of log(1 + co-occurrence).
+
+    Up to ``DENSE_MAX`` items the counts are a dense items x items matrix and the SVD is exact; above it the
+    counts stay sparse, the scores are one sparse product and the vectors a seeded randomized SVD
+    (``torch.svd_lowrank``), so time and memory grow with the transitions, not with the square of the items."""
+
+    DENSE_MAX = 4096
+    SMOOTH = 1e-3
 
     def __init__(self, n_items: int, d: int = 64):
         self.n_items, self.d = n_items, d
 
     def fit(self, split) -> "CooccurrenceRecommender":
-        n = self.n_items
-        c = np.zeros((n, n), dtype=np.float32)
+        n, eps = self.n_items, self.SMOOTH
         seqs, lens, nxt = split.seqs.numpy(), split.lens.numpy(), split.next.numpy()
         full = np.concatenate([seqs, np.full((len(seqs), 1), -1)], 1)
         full[np.arange(len(seqs)), lens] = nxt  # each row: its history, then its next item
         pos = np.arange(full.shape[1] - 1)[None, :]
         a, b = full[:, :-1], full[:, 1:]
         ok = (pos < lens[:, None]) & (a >= 0) & (a < n) & (b >= 0) & (b < n)
-        np.add.at(c, (a[ok], b[ok]), 1.0)
-        self.trans = torch.from_numpy((c + 1e-3) / (c + 1e-3).sum(1, keepdims=True))
-        sym = np.log1p(c + c.T)
-        u, sv, _ = np.linalg.svd(sym, full_matrices=False)
         k = min(self.d, n)
-        self.vectors = torch.from_numpy((u[:, :k] * np.sqrt(sv[:k])).astype(np.float32))
+        if n <= self.DENSE_MAX:
+            c = np.zeros((n, n), dtype=np.float32)
+            np.add.at(c, (a[ok], b[ok]), 1.0)
+            self.trans, self.counts = torch.from_numpy((c + eps) / (c + eps).sum(1, keepdims=True)), None
+            sym = np.log1p(c + c.T)
+            u, sv, _ = np.linalg.svd(sym, full_matrices=False)
+            self.vectors = torch.from_numpy((u[:, :k] * np.sqrt(sv[:k])).astype(np.float32))
+            return self
+        idx = torch.from_numpy(np.stack([a[ok], b[ok]]).astype(np.int64))
+        c = torch.sparse_coo_tensor(idx, torch.ones(idx.shape[1]), (n, n), check_invariants=True).coalesce()
+        self.trans, self.counts = None, c
+        self.row_z = torch.sparse.sum(c, 1).to_dense() + n * eps  # each row's sum of (counts + eps)
+        sym = (c + c.t()).coalesce()
+        sym = torch.sparse_coo_tensor(sym.indices(), torch.log1p(sym.values()), (n, n), check_invariants=True).coalesce()
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            u, sv, _ = torch.svd_lowrank(sym, q=min(k + 16, n), niter=6)
+        self.vectors = (u[:, :k] * sv[:k].sqrt()).float().contiguous()
         return self
 
     @torch.no_grad()
@@ -389,7 +408,11 @@ class CooccurrenceRecommender:
         pos = torch.arange(L).view(1, L)
         w = torch.where(pos < lens.view(B, 1), 0.5 ** (lens.view(B, 1) - 1 - pos).float(), torch.zeros(B, L))
         safe = ids.clamp(0, self.n_items - 1)
-        return torch.einsum("bl,bln->bn", w, self.trans[safe])
+        if self.counts is None:
+            return torch.einsum("bl,bln->bn", w, self.trans[safe])
+        # sum_l w_l (c[i_l, j] + eps) / z[i_l] = (W c)[j] + eps * sum_i W[i], with W[b, i] = sum_{l: i_l = i} w_l / z[i]
+        W = torch.zeros(B, self.n_items).scatter_add_(1, safe, w / self.row_z[safe])
+        return torch.sparse.mm(self.counts.t(), W.t()).t() + self.SMOOTH * W.sum(1, keepdim=True)
 
     def item_vectors(self) -> torch.Tensor:
         return self.vectors

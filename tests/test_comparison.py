@@ -150,6 +150,22 @@ def test_cooccurrence_recommender_learns_transitions():
     assert C.RecommenderJudge(rec, "co").scores(world(n=1), np.arange(1), ["Nothing"])[0] == -np.inf
 
 
+def test_cooccurrence_sparse_path_matches_the_dense_one(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    seqs = torch.randint(0, 30, (200, 6), generator=g)
+    lens = torch.randint(1, 7, (200,), generator=g)
+    split = Split(seqs, lens, torch.randint(0, 30, (200,), generator=g))
+    dense = C.CooccurrenceRecommender(30, d=4).fit(split)
+    monkeypatch.setattr(C.CooccurrenceRecommender, "DENSE_MAX", 10)  # 30 items: above it, the sparse path
+    sparse = C.CooccurrenceRecommender(30, d=4).fit(split)
+    assert dense.counts is None and sparse.trans is None
+    ids, ls = seqs[:8], lens[:8]
+    assert torch.allclose(sparse.score_sequences(ids, ls), dense.score_sequences(ids, ls), rtol=1e-5, atol=1e-7)
+    # the randomized SVD's vectors span what the exact ones do: the same Gram matrix (signs may flip)
+    gd, gs = dense.item_vectors() @ dense.item_vectors().T, sparse.item_vectors() @ sparse.item_vectors().T
+    assert sparse.item_vectors().shape == (30, 4) and torch.allclose(gs, gd, atol=1e-3 * float(gd.abs().max()))
+
+
 def test_registry_builds_what_can_run_and_rejects_unknown_names():
     res = {"recommender": Table(np.zeros((2, 8))), "recommender_label": "t", "vectors": torch.eye(8), "has_tags": True}
     assert set(C.build_judges(list(C.JUDGES), res)) == {"recommender", "next_cosine", "next_tags"}
