@@ -8,7 +8,7 @@ PKG = Path(recinterp.__file__).parent
 
 # Top-level module or package -> its layer, lowest first (the README's Layout section, in this order).
 LAYERS = [
-    ("config", "metrics", "params", "llm_source"),
+    ("config", "labels", "metrics", "params", "llm_source"),
     ("data", "textmatch", "novelty"),
     ("models",),
     ("llm", "adapter", "prompts", "collator"),
