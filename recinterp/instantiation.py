@@ -33,6 +33,7 @@ from .controls import paired_diff
 from .data import load_dataset
 from .interpreter import Interpreter
 from .comparison import Histories, compare, independent_recommender
+from .config import REPETITION_PENALTY, TITLE_TOKENS
 from .metrics import format_ci, ranks_from_scores, summarize
 from .models import SeqEncoder, load_checkpoint
 from .novelty import CatalogueMatcher, genre_overlap, match_catalogue, novel_flags
@@ -97,7 +98,7 @@ def candidate_items(enc: SeqEncoder, dreamrec, ids: torch.Tensor, lens: torch.Te
 
 @torch.no_grad()
 def name_items(interp, enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, items: dict, titles: list[str],
-               dataset: str = "", input: str = "pair", positions: str = "last", max_new_tokens: int = 24,
+               dataset: str = "", input: str = "pair", positions: str = "last", max_new_tokens: int = TITLE_TOKENS,
                batch_size: int = 16, prompt_index: int = 0, control: str | None = None,
                nouns: tuple[str, str] | None = None) -> list[str]:
     """The LLM's answer to "which item was added?" for each history + ``items["emb"]``.
@@ -117,7 +118,7 @@ def name_items(interp, enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, i
 
 
 @torch.no_grad()
-def name_embeddings(interp, items: dict, titles: list[str], dataset: str = "", max_new_tokens: int = 24,
+def name_embeddings(interp, items: dict, titles: list[str], dataset: str = "", max_new_tokens: int = TITLE_TOKENS,
                     batch_size: int = 16, prompt_index: int = 0, control: str | None = None,
                     nouns: tuple[str, str] | None = None) -> list[str]:
     """The LLM's answer to "which item is this embedding?" for each ``items["emb"]`` (B, d): the direct
@@ -442,7 +443,7 @@ def describe_items(llm, titles: list[str], noun: str, n: int, max_new_tokens: in
         ids = tok(text, return_tensors="pt", add_special_tokens=False)
         ids = {k: v.to(llm.device) for k, v in ids.items()}
         with torch.no_grad(), llm.autocast():
-            gen = llm.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=1.2,
+            gen = llm.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=REPETITION_PENALTY,
                                      pad_token_id=llm.pad_token_id)
         out.append({"ideal item": title,
                     "description": tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()})

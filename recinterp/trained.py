@@ -31,7 +31,7 @@ import torch
 
 from recinterp.adapter import CONFIG_NAME, Adapter, load_adapter
 from recinterp.cases import Cases, make_examples, nouns_meta
-from recinterp.config import read_json, state_sha256
+from recinterp.config import REPETITION_PENALTY, TITLE_TOKENS, read_json, state_sha256
 from recinterp.data.titles import normalize_title
 from recinterp.data.types import Catalogue, Split
 from recinterp.interpreter import Interpreter
@@ -61,7 +61,7 @@ class TrainedInterpreter:
     """A frozen LLM, a trained adapter, the encoder it reads and the catalogue's titles, ready to ask."""
 
     def __init__(self, llm, adapter: Adapter, encoder, titles: list[str], dataset: str = "",
-                 max_new_tokens: int | None = None, repetition_penalty: float = 1.2, catalogue: Catalogue | None = None,
+                 max_new_tokens: int | None = None, repetition_penalty: float = REPETITION_PENALTY, catalogue: Catalogue | None = None,
                  nouns: tuple[str, str] | None = None):
         cfg = adapter.cfg
         if cfg.task not in CALLS:
@@ -77,7 +77,7 @@ class TrainedInterpreter:
         self.interp = Interpreter(llm, adapter, max_target_tokens=None)  # raises on an LLM of another width
         self.task = get_task(cfg.task)
         # the notebooks' evaluation settings: the task's answer length, the default repetition control
-        self.max_new_tokens = max_new_tokens or self.task.eval_defaults.get("max_new_tokens", 24)
+        self.max_new_tokens = max_new_tokens or self.task.eval_defaults.get("max_new_tokens", TITLE_TOKENS)
         self.repetition_penalty = repetition_penalty
         self._matcher: CatalogueMatcher | None = None
         # the lookup of titles (raw as released, or normalised): the dataset's catalogue when given

@@ -10,6 +10,7 @@ import torch
 
 from recinterp import prompts as P
 from recinterp.cases import Cases, Task, nouns_meta, register_task
+from recinterp.config import TITLE_TOKENS
 
 
 @torch.no_grad()
@@ -41,7 +42,7 @@ class ItemTask(Task):
     name, inputs = "item", ("item",)
     aligned_route = "aligner"  # the aligned route is the item aligner alone
     readout_reference = False  # the item table itself is the reference
-    eval_defaults = {"max_new_tokens": 24}
+    eval_defaults = {"max_new_tokens": TITLE_TOKENS}
 
     def prompts(self, input):
         return P.ITEM

@@ -17,6 +17,7 @@ import torch
 from recinterp import align, probes
 from recinterp import prompts as P
 from recinterp.cases import Cases, Task, get_split, hidden_states, nouns_meta, register_task
+from recinterp.config import LIST_TOKENS
 
 INPUTS = ("all", "last")
 
@@ -48,7 +49,7 @@ class RecoveryTask(Task):
     layout = "list"  # the aligned route gives each position its own numbered line
     readout_per = "position"
     # "own" distractors do not exist here: every item of the window is a true answer.
-    eval_defaults = {"max_new_tokens": 96}
+    eval_defaults = {"max_new_tokens": LIST_TOKENS}
 
     def prompts(self, input):
         return P.RECOVERY

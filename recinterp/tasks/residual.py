@@ -21,6 +21,7 @@ import torch
 from recinterp import probes
 from recinterp import prompts as P
 from recinterp.cases import Cases, Task, get_split, hidden_states, nouns_meta, register_task
+from recinterp.config import TITLE_TOKENS
 
 INPUTS = ("pair", "diff", "two_slots")
 
@@ -108,7 +109,7 @@ class ResidualTask(Task):
     """Task 2: the item in the window after but not before (its last one)."""
 
     name, inputs = "residual", INPUTS
-    eval_defaults = {"samplers": ("own", "random"), "n_distractors": 9, "max_new_tokens": 24}
+    eval_defaults = {"samplers": ("own", "random"), "n_distractors": 9, "max_new_tokens": TITLE_TOKENS}
 
     def prompts(self, input):
         return P.RESIDUAL_TWO if input == "two_slots" else P.RESIDUAL_ONE
