@@ -3,6 +3,7 @@
 Where each idea of the papers lives, in import order (the README's Layout has one line each):
 
 - ``recinterp.config``         presets, paths, the notebook <-> preset-section map
+- ``recinterp.labels``         how prose names the encoders (pure Python: the report imports no torch)
 - ``recinterp.metrics``        the ranking function, HR/NDCG, bootstrap confidence intervals
 - ``recinterp.params``         notebook parameters declared, checked (names, types)
 - ``recinterp.llm_source``     where an LLM name points; failing fast offline

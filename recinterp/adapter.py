@@ -19,6 +19,9 @@ Kinds:
                   table, then the item aligner (an ``mlp2x_gelu`` with n_tokens / P tokens).  A position
                   whose state is all zero (padding) gives zero soft tokens.
 
+Each kind is registered by name in ``ADAPTERS`` (a function: config -> layers); a new kind is one function
+and ``@register_adapter("mine")``, then ``build_adapter(kind="mine")`` builds it like the built-in ones.
+
 Two options bring the paper's end-to-end adapters (``linear``, ``conv_pool``) into the LLM's
 scale, without which they learn slowly or not at all (notebook 04's evidence, ``tests/test_must_light.py``):
 ``standardize`` (the recommender's item embeddings have per-feature std ~0.07, its states ~1
@@ -38,13 +41,13 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
 
 from recinterp.config import IntegrityError, read_json, seal, sha256_file, unseal, verify, write_json_atomic
 
-KINDS = ("linear", "conv_pool", "mlp2x_gelu", "structured")
 WEIGHTS_NAME = "adapter.safetensors"
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_HASH = "weights_sha256"  # the key of the weights' second hash in adapter_config.json
@@ -147,29 +150,71 @@ class Structured(nn.Module):
         return (soft * real[..., None, None].to(soft.dtype)).view(B, P * self.t, self.d_llm)
 
 
+# kind -> a function (config -> the adapter's layers: (B, P, d_in) -> (B, n_tokens, d_llm)); register_adapter
+ADAPTERS: dict[str, Callable[[AdapterConfig], nn.Module]] = {}
+
+
+def register_adapter(kind: str, build: Callable[[AdapterConfig], nn.Module] | None = None):
+    """Make an adapter kind known by name: ``build(cfg)`` returns its layers, a module mapping states
+    (B, P, d_in) to soft tokens (B, n_tokens, d_llm).  As a decorator (``@register_adapter("mine")``) or a
+    call; then ``build_adapter(kind="mine")``, saving, loading and training take it like the built-in kinds."""
+    def add(fn):
+        if not callable(fn):
+            raise ValueError(f"register_adapter({kind!r}) needs a function of the config, got {fn!r}")
+        ADAPTERS[kind] = fn
+        return fn
+
+    return add if build is None else add(build)
+
+
+def tokens_per_position(cfg: AdapterConfig) -> int:
+    """t = n_tokens / P for a kind that maps each of the P positions to its own soft tokens."""
+    P, k = cfg.n_positions, cfg.n_tokens
+    if k % P:
+        raise ValueError(f"{cfg.kind} maps each of the {P} positions to n_tokens/P soft tokens; "
+                         f"n_tokens={k} is not a multiple of {P} (use conv_pool to pool positions)")
+    return k // P
+
+
+@register_adapter("linear")
+def _linear(cfg: AdapterConfig) -> nn.Module:
+    t, d_in, d = tokens_per_position(cfg), cfg.d_in, cfg.d_llm
+    lin = nn.Linear(d_in, t * d)
+    return PerPosition(nn.Sequential(Standardize(d_in), lin) if cfg.standardize else lin, t, d)
+
+
+@register_adapter("conv_pool")
+def _conv_pool(cfg: AdapterConfig) -> nn.Module:
+    return ConvPool(cfg.n_positions, cfg.d_in, cfg.n_tokens, cfg.d_llm, cfg.standardize)
+
+
+@register_adapter("mlp2x_gelu")
+def _mlp2x_gelu(cfg: AdapterConfig) -> nn.Module:
+    t, d = tokens_per_position(cfg), cfg.d_llm
+    return PerPosition(_mlp(cfg.d_in, cfg.hidden or d, t * d, cfg.standardize), t, d)
+
+
+@register_adapter("structured")
+def _structured(cfg: AdapterConfig) -> nn.Module:
+    t, d = tokens_per_position(cfg), cfg.d_llm
+    if min(cfg.n_items, cfg.d_item) < 1:
+        raise ValueError(f"a structured adapter needs n_items and d_item (the item table's shape): {cfg}")
+    return Structured(cfg.d_in, cfg.n_items, cfg.d_item, _mlp(cfg.d_item, cfg.hidden or d, t * d, cfg.standardize),
+                      t, d, cfg.temperature)
+
+
+KINDS = tuple(ADAPTERS)  # the built-in kinds (ADAPTERS also holds those registered later)
+
+
 def _layers(cfg: AdapterConfig) -> nn.Module:
     P, k, d_in, d = cfg.n_positions, cfg.n_tokens, cfg.d_in, cfg.d_llm
     if min(P, k, d_in, d) < 1:
         raise ValueError(f"adapter sizes must be positive: {cfg}")
     if cfg.out_norm < 0:
         raise ValueError(f"out_norm must be >= 0 (0: off), got {cfg.out_norm}")
-    if cfg.kind == "conv_pool":
-        return ConvPool(P, d_in, k, d, cfg.standardize)
-    if cfg.kind in ("linear", "mlp2x_gelu", "structured"):
-        if k % P:
-            raise ValueError(f"{cfg.kind} maps each of the {P} positions to n_tokens/P soft tokens; "
-                             f"n_tokens={k} is not a multiple of {P} (use conv_pool to pool positions)")
-        t = k // P
-        if cfg.kind == "linear":
-            lin = nn.Linear(d_in, t * d)
-            return PerPosition(nn.Sequential(Standardize(d_in), lin) if cfg.standardize else lin, t, d)
-        if cfg.kind == "mlp2x_gelu":
-            return PerPosition(_mlp(d_in, cfg.hidden or d, t * d, cfg.standardize), t, d)
-        if min(cfg.n_items, cfg.d_item) < 1:
-            raise ValueError(f"a structured adapter needs n_items and d_item (the item table's shape): {cfg}")
-        return Structured(d_in, cfg.n_items, cfg.d_item, _mlp(cfg.d_item, cfg.hidden or d, t * d, cfg.standardize),
-                          t, d, cfg.temperature)
-    raise ValueError(f"unknown adapter kind {cfg.kind!r}: choose one of {KINDS}")
+    if cfg.kind not in ADAPTERS:
+        raise ValueError(f"unknown adapter kind {cfg.kind!r}: choose one of {sorted(ADAPTERS)} (a new one: register_adapter)")
+    return ADAPTERS[cfg.kind](cfg)
 
 
 class Adapter(nn.Module):

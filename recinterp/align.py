@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from recinterp.adapter import Adapter, build_adapter
+from recinterp.config import STRUCTURED_TEMPERATURE
 
 
 AUTO_HIDDEN_MAX = 4096  # the auto aligner width stops here: features x items would grow with the square of the items
@@ -333,7 +334,7 @@ def readout_top1(readout: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
 # -- the structured adapter -------------------------------------------------------------------
 @torch.no_grad()
 def structured_adapter(readout: torch.nn.Linear, table: torch.Tensor, aligner: Adapter, n_positions: int = 1,
-                       temperature: float = 0.05, layout: str = "inline", **provenance) -> Adapter:
+                       temperature: float = STRUCTURED_TEMPERATURE, layout: str = "inline", **provenance) -> Adapter:
     """One adapter: state (B, P, d_in) -> readout -> softmax(/temperature) -> expected item
     embedding over ``table`` -> ``aligner`` -> P x k soft tokens.  Saved and loaded as one."""
     a = aligner.cfg

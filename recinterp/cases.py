@@ -28,6 +28,7 @@ import torch
 from recinterp import prompts as P
 from recinterp.collator import Example
 from recinterp.config import IntegrityError, read_json, seal, unseal, verify, write_json_atomic
+from recinterp.data import NOUNS
 from recinterp.llm import SLOT_TOKEN
 
 class Task:
@@ -224,20 +225,30 @@ def prompts_for(cases: Cases) -> P.TaskPrompts:
     return get_task(cases.task).prompts(cases.input)
 
 
-def nouns_for(dataset: str) -> tuple[str, str]:
-    return P.NOUNS.get(dataset, ("item", "items"))
+def nouns_meta(nouns: tuple[str, str] | None) -> dict:
+    """What a case builder adds to ``Cases.meta`` for its dataset's item nouns (``(ds.noun, ds.nouns)``)."""
+    return {} if nouns is None else {"nouns": [str(nouns[0]), str(nouns[1])]}
+
+
+def nouns_for(cases: Cases) -> tuple[str, str]:
+    """The item nouns the prompts of ``cases`` use: those recorded with the cases (from their dataset), else a
+    built-in dataset's by name, else "item"/"items".  No global: the wording depends on the cases alone."""
+    if cases.meta.get("nouns"):
+        noun, nouns = cases.meta["nouns"]
+        return str(noun), str(nouns)
+    return NOUNS.get(cases.meta.get("dataset", ""), ("item", "items"))
 
 
 _rendered: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # tokenizer -> {key: prompt text}
 
 
-def render(tokenizer, template: str, slots, n_tokens: int, slot_token: str, dataset: str = "",
-           layout: str = "inline", n_positions: int = 1) -> str:
+def render(tokenizer, template: str, slots, n_tokens: int, slot_token: str,
+           nouns: tuple[str, str] = ("item", "items"), layout: str = "inline", n_positions: int = 1) -> str:
     """build_prompt, memoised per tokenizer (a handful of templates, thousands of samples)."""
     memo = _rendered.setdefault(tokenizer, {})
-    key = (template, tuple(slots), n_tokens, slot_token, dataset, layout, n_positions)
+    key = (template, tuple(slots), n_tokens, slot_token, tuple(nouns), layout, n_positions)
     if key not in memo:
-        noun, nouns = nouns_for(dataset)
+        noun, nouns = nouns
         memo[key] = P.build_prompt(tokenizer, template, tuple(slots), n_tokens, slot_token, noun, nouns,
                                    layout=layout, n_positions=n_positions)
     return memo[key]
@@ -260,7 +271,7 @@ def make_examples(cases: Cases, idx, titles: list[str], llm, n_tokens: int, phas
     "list" gives each of the P positions its own numbered line).
     """
     tp = prompts_for(cases)
-    dataset = cases.meta.get("dataset", "")
+    nouns = nouns_for(cases)
     idx = [int(i) for i in idx]
     src = idx if features_from is None else [int(j) for j in features_from]
     if len(src) != len(idx):
@@ -269,7 +280,7 @@ def make_examples(cases: Cases, idx, titles: list[str], llm, n_tokens: int, phas
     for i, j in zip(idx, src):
         rng = random.Random(f"{seed}/{epoch}/{i}")
         template = P.pick_template(tp, phase, rng, prompt_index)
-        prompt = render(llm.tokenizer, template, tp.slots, n_tokens, SLOT_TOKEN, dataset, layout,
+        prompt = render(llm.tokenizer, template, tp.slots, n_tokens, SLOT_TOKEN, nouns, layout,
                         int(cases.features.shape[2]))
         target = target_text(cases, i, titles, target_order, rng) if with_targets else ""
         out.append(Example(prompt, cases.features[j], target))

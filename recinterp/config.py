@@ -23,6 +23,13 @@ from pathlib import Path
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
+# -- defaults typed once: every layer reads them from here (tests/test_defaults.py fails on a second copy) ----
+STRUCTURED_TEMPERATURE = 0.05  # the structured adapter's readout softmax (small: ~ the readout's top item)
+REPETITION_PENALTY = 1.2  # greedy decoding's repetition control in every evaluation and reading
+MAX_NEW_TOKENS = 64  # a generation that no task sizes
+TITLE_TOKENS = 24  # an answer that names one title (item alignment, the residual, task 3)
+LIST_TOKENS = 96  # an answer that lists a window's titles (recovery)
+
 # Preset section -> the notebook that reads it (and writes <results>/<notebook>/metrics.json).
 NOTEBOOKS = {"data": "01_data_prep", "recommenders": "02_recommenders", "recovery": "03_sequence_recovery",
              "residual": "04_sequence_residual", "instantiation": "05_ideal_item_instantiation", "figures": "06_figures"}

@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 
 from recinterp import report as R
-from recinterp.config import resolve, write_json_atomic, write_text_atomic
+from recinterp.config import STRUCTURED_TEMPERATURE, resolve, write_json_atomic, write_text_atomic
 from recinterp.metrics import format_ci
 from recinterp.plan import resolve_preset
 from recinterp.tasks.aligned import run_aligned
@@ -194,7 +194,7 @@ def aligned_point(enc, ds, llm, cfg: dict, out: Path, seed: int) -> tuple[R.RunB
     """The token-space route on the same cases; its fit seconds (from the fit reports if it was cached)."""
     al = cfg.get("aligned") or {}
     res = run_aligned("residual", enc, ds, llm, out_dir=out / ALIGNED, align_cfg=al.get("align"),
-                      readout=al.get("readout"), temperature=al.get("temperature", 0.05), eval=cfg["eval"], seed=seed)
+                      readout=al.get("readout"), temperature=al.get("temperature", STRUCTURED_TEMPERATURE), eval=cfg["eval"], seed=seed)
     fit = res["fit"]
     reported = fit["aligner"].get("seconds", 0.0) + fit["readout"].get("seconds", 0.0)
     ev = next(iter(res["eval"].values()))

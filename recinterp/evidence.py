@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from recinterp.config import resolve, write_json_atomic
+from recinterp.config import TITLE_TOKENS, resolve, write_json_atomic
 
 PARTS = ("must_light", "ceiling", "item_stage", "ls_bridge")
 LOG = "evidence.json"
@@ -134,7 +134,7 @@ def item_stage_points(enc, ds, llm, out: Path, plan=((256, (160, 320)), (0, (300
             t0 = time.time()
             res = run_task("item", enc, ds, llm, out_dir=folder, adapter=dict(adapter), max_train_cases=n_items or None,
                            train={"max_steps": steps, "lr": lr, "warmup_steps": 10, "ckpt_every": 0},
-                           eval={"n_cases": n_cases, "samplers": [], "max_new_tokens": 24}, progress=False)  # generation only
+                           eval={"n_cases": n_cases, "samplers": [], "max_new_tokens": TITLE_TOKENS}, progress=False)  # generation only
             ev = res["eval"]["train"]["generation"]
             ad = load_adapter(res["adapter_dir"], d_llm=llm.hidden_size)
             with torch.no_grad():

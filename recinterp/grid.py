@@ -22,7 +22,7 @@ from pathlib import Path
 from recinterp import report as R
 from recinterp.adapter import load_adapter
 from recinterp.cases import Cases
-from recinterp.config import resolve
+from recinterp.config import STRUCTURED_TEMPERATURE, resolve
 from recinterp.data import dataset_sources, load_dataset
 from recinterp.llm import load_llm
 from recinterp.models import load_checkpoint
@@ -154,7 +154,7 @@ class Grid:
         """The section's aligned route (readout + catalogue aligner) on one dataset and encoder, saved."""
         a, t0 = self.aligned_cfg, time.perf_counter()
         (run,), r = self.aligned(dataset, encoder, role=role, eval=self.settings(dataset, encoder)["eval"],
-                                 readout=a.get("readout"), temperature=a.get("temperature", 0.05),
+                                 readout=a.get("readout"), temperature=a.get("temperature", STRUCTURED_TEMPERATURE),
                                  catalogue_dir=self.folder(dataset, encoder, "aligned"))
         run.block["saved_to"] = self.save(r["adapter_dir"], dataset, encoder, save_as)
         fit, side = r["fit"], run.eval["adapter_side"]

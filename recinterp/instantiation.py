@@ -28,11 +28,12 @@ import numpy as np
 import torch
 
 from .adapter import load_adapter
-from .cases import Cases, make_examples
+from .cases import Cases, make_examples, nouns_meta
 from .controls import paired_diff
 from .data import load_dataset
 from .interpreter import Interpreter
 from .comparison import Histories, compare, independent_recommender
+from .config import REPETITION_PENALTY, TITLE_TOKENS
 from .metrics import format_ci, ranks_from_scores, summarize
 from .models import SeqEncoder, load_checkpoint
 from .novelty import CatalogueMatcher, genre_overlap, match_catalogue, novel_flags
@@ -97,8 +98,9 @@ def candidate_items(enc: SeqEncoder, dreamrec, ids: torch.Tensor, lens: torch.Te
 
 @torch.no_grad()
 def name_items(interp, enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, items: dict, titles: list[str],
-               dataset: str = "", input: str = "pair", positions: str = "last", max_new_tokens: int = 24,
-               batch_size: int = 16, prompt_index: int = 0, control: str | None = None) -> list[str]:
+               dataset: str = "", input: str = "pair", positions: str = "last", max_new_tokens: int = TITLE_TOKENS,
+               batch_size: int = 16, prompt_index: int = 0, control: str | None = None,
+               nouns: tuple[str, str] | None = None) -> list[str]:
     """The LLM's answer to "which item was added?" for each history + ``items["emb"]``.
 
     The residual features are built exactly as task 2 builds them (``residual_features``),
@@ -109,15 +111,16 @@ def name_items(interp, enc: SeqEncoder, ids: torch.Tensor, lens: torch.Tensor, i
     ids_b, _ = trim_full(enc, ids, lens)
     context = torch.where(ids_b == enc.pad_id, torch.full_like(ids_b, -1), ids_b)
     cases = Cases("residual", input, feats.contiguous(), items["ids"].view(-1, 1).long(), context,
-                  meta={"dataset": dataset, "encoder": enc.name})
+                  meta={"dataset": dataset, "encoder": enc.name, **nouns_meta(nouns)})
     examples = make_examples(cases, range(len(cases)), titles, interp.llm, interp.n_tokens, phase="eval",
                              prompt_index=prompt_index, with_targets=False, layout=interp.layout)
     return interp.generate(examples, max_new_tokens=max_new_tokens, batch_size=batch_size, control=control)
 
 
 @torch.no_grad()
-def name_embeddings(interp, items: dict, titles: list[str], dataset: str = "", max_new_tokens: int = 24,
-                    batch_size: int = 16, prompt_index: int = 0, control: str | None = None) -> list[str]:
+def name_embeddings(interp, items: dict, titles: list[str], dataset: str = "", max_new_tokens: int = TITLE_TOKENS,
+                    batch_size: int = 16, prompt_index: int = 0, control: str | None = None,
+                    nouns: tuple[str, str] | None = None) -> list[str]:
     """The LLM's answer to "which item is this embedding?" for each ``items["emb"]`` (B, d): the direct
     route, for an item adapter (the token-space aligner of recinterp.align) that reads one
     embedding of the encoder's item space.  DreamRec's x0 lives in that space (frozen table),
@@ -130,7 +133,7 @@ def name_embeddings(interp, items: dict, titles: list[str], dataset: str = "", m
         raise ValueError(f"items must be (B, {d}) embeddings, got {tuple(emb.shape)}")
     B = emb.shape[0]
     cases = Cases("item", "item", emb[:, None, None, :].contiguous(), items["ids"].view(-1, 1).long().cpu(),
-                  torch.full((B, 1), -1, dtype=torch.long), meta={"dataset": dataset})
+                  torch.full((B, 1), -1, dtype=torch.long), meta={"dataset": dataset, **nouns_meta(nouns)})
     examples = make_examples(cases, range(B), titles, interp.llm, interp.n_tokens, phase="eval",
                              prompt_index=prompt_index, with_targets=False, layout=interp.layout)
     return interp.generate(examples, max_new_tokens=max_new_tokens, batch_size=batch_size, control=control)
@@ -307,6 +310,10 @@ class Instantiation:
     def titles(self) -> list[str]:
         return self.ds.catalogue.norm_titles
 
+    @property
+    def nouns(self) -> tuple[str, str]:
+        return self.ds.noun, self.ds.nouns
+
     def name_candidates(self, max_new_tokens: int, batch_size: int, seed: int = 0, w: float | None = None) -> dict:
         """Every source named on every route: the direct route reads the embedding itself, the appended
         routes read it appended to the history through the residual adapter.  -> route -> source -> titles"""
@@ -317,10 +324,11 @@ class Instantiation:
             for src in self.sources:
                 if route == "direct":
                     raw = name_embeddings(it, self.items[src], self.titles, dataset=self.name,
-                                          max_new_tokens=max_new_tokens, batch_size=batch_size)
+                                          max_new_tokens=max_new_tokens, batch_size=batch_size, nouns=self.nouns)
                 else:
                     raw = name_items(it, self.enc, t.seqs, t.lens, self.items[src], self.titles, dataset=self.name,
-                                     input=it.adapter_cfg.input, max_new_tokens=max_new_tokens, batch_size=batch_size)
+                                     input=it.adapter_cfg.input, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                     nouns=self.nouns)
                 self.routes[route][src] = [first_title(a) for a in raw]
         return self.routes
 
@@ -435,7 +443,7 @@ def describe_items(llm, titles: list[str], noun: str, n: int, max_new_tokens: in
         ids = tok(text, return_tensors="pt", add_special_tokens=False)
         ids = {k: v.to(llm.device) for k, v in ids.items()}
         with torch.no_grad(), llm.autocast():
-            gen = llm.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=1.2,
+            gen = llm.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=REPETITION_PENALTY,
                                      pad_token_id=llm.pad_token_id)
         out.append({"ideal item": title,
                     "description": tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()})

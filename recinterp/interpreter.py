@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from recinterp.adapter import Adapter, AdapterConfig
 from recinterp.collator import IGNORE, Batch, Collator, Example, pad
+from recinterp.config import MAX_NEW_TOKENS
 from recinterp.llm import FrozenLLM
 
 class Interpreter(nn.Module):
@@ -161,7 +162,7 @@ class Interpreter(nn.Module):
 
     # -- generation ----------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, examples: list[Example], max_new_tokens: int = 64, batch_size: int = 16,
+    def generate(self, examples: list[Example], max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = 16,
                  repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0, min_new_tokens: int = 0,
                  control: str | None = None) -> list[str]:
         """Greedy answers, batched with left padding (equal to one-at-a-time greedy decoding).

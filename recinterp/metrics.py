@@ -7,12 +7,14 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import math
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # the functions take tensors, but only call their methods: reading metrics needs no torch
+    import torch
 
 
 def ranks_from_scores(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 PLACEHOLDERS = ("seq", "before", "after", "delta", "emb")
 SYSTEM = "Answer with titles only."
 TITLE_SEP = "; "  # titles contain commas ("Hussard sur le toit, Le"), rarely semicolons
-NOUNS = {"movielens": ("movie", "movies"), "steam": ("game", "games")}
 _PH = re.compile(r"<(%s)>" % "|".join(PLACEHOLDERS))
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from recinterp import report as R
-from recinterp.config import read_json, resolve, write_json_atomic, write_text_atomic
+from recinterp.config import STRUCTURED_TEMPERATURE, read_json, resolve, write_json_atomic, write_text_atomic
 from recinterp.curve import cli, machine_note, reading_rows
 from recinterp.plan import resolve_preset
 from recinterp.tasks.aligned import run_aligned
@@ -58,7 +58,7 @@ def compare_readouts(enc, ds, llm, cfg: dict, out_dir: str | os.PathLike, *, kin
     for kind in kinds:
         w0 = time.time()
         res = run_aligned("residual", enc, ds, llm, out_dir=out / kind, align_cfg=al.get("align"),
-                          readout=readout_settings(cfg, kind), temperature=al.get("temperature", 0.05),
+                          readout=readout_settings(cfg, kind), temperature=al.get("temperature", STRUCTURED_TEMPERATURE),
                           eval=cfg["eval"], catalogue_dir=out, seed=seed)
         ev = evals[kind] = next(iter(res["eval"].values()))
         block = R.run_block(res, route=f"aligned_{kind}", role=role, extra={"adapter_side": ev["adapter_side"]})

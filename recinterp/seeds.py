@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from recinterp import report as R
-from recinterp.config import resolve, write_text_atomic
+from recinterp.config import STRUCTURED_TEMPERATURE, resolve, write_text_atomic
 from recinterp.metrics import format_ci
 from recinterp.curve import cli, machine_note, reading_rows
 from recinterp.plan import resolve_preset
@@ -38,7 +38,7 @@ def seed_rows(task: str, enc, ds, llm, cfg: dict, out_dir: str | os.PathLike, se
     out = Path(out_dir)
     w0 = time.time()
     res = run_aligned(task, enc, ds, llm, out_dir=out / f"seed{seed}", align_cfg=al.get("align"),
-                      readout=al.get("readout"), temperature=al.get("temperature", 0.05), eval=cfg["eval"],
+                      readout=al.get("readout"), temperature=al.get("temperature", STRUCTURED_TEMPERATURE), eval=cfg["eval"],
                       catalogue_dir=out, seed=seed)
     ev = next(iter(res["eval"].values()))
     block = R.run_block(res, route="aligned", role="main", extra={"adapter_side": ev["adapter_side"]})

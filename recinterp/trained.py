@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from recinterp.adapter import CONFIG_NAME, Adapter, load_adapter
-from recinterp.cases import Cases, make_examples
-from recinterp.config import read_json, state_sha256
+from recinterp.cases import Cases, make_examples, nouns_meta
+from recinterp.config import REPETITION_PENALTY, TITLE_TOKENS, read_json, state_sha256
 from recinterp.data.titles import normalize_title
 from recinterp.data.types import Catalogue, Split
 from recinterp.interpreter import Interpreter
@@ -61,7 +61,8 @@ class TrainedInterpreter:
     """A frozen LLM, a trained adapter, the encoder it reads and the catalogue's titles, ready to ask."""
 
     def __init__(self, llm, adapter: Adapter, encoder, titles: list[str], dataset: str = "",
-                 max_new_tokens: int | None = None, repetition_penalty: float = 1.2, catalogue: Catalogue | None = None):
+                 max_new_tokens: int | None = None, repetition_penalty: float = REPETITION_PENALTY, catalogue: Catalogue | None = None,
+                 nouns: tuple[str, str] | None = None):
         cfg = adapter.cfg
         if cfg.task not in CALLS:
             raise ValueError(f"the adapter records task {cfg.task!r}; load_interpreter reads adapters of the tasks "
@@ -72,10 +73,11 @@ class TrainedInterpreter:
                              f"({dataset or 'unnamed'}) is not the one the encoder was trained on")
         self.llm, self.adapter, self.encoder = llm, adapter, encoder.eval()
         self.titles, self.dataset = list(titles), dataset or cfg.dataset
+        self.nouns = nouns  # the dataset's item nouns, which its prompts use (None: a built-in dataset's by name)
         self.interp = Interpreter(llm, adapter, max_target_tokens=None)  # raises on an LLM of another width
         self.task = get_task(cfg.task)
         # the notebooks' evaluation settings: the task's answer length, the default repetition control
-        self.max_new_tokens = max_new_tokens or self.task.eval_defaults.get("max_new_tokens", 24)
+        self.max_new_tokens = max_new_tokens or self.task.eval_defaults.get("max_new_tokens", TITLE_TOKENS)
         self.repetition_penalty = repetition_penalty
         self._matcher: CatalogueMatcher | None = None
         # the lookup of titles (raw as released, or normalised): the dataset's catalogue when given
@@ -149,7 +151,8 @@ class TrainedInterpreter:
         ``control="zero"`` gives the same prompt with zeroed soft tokens: the reading to compare with."""
         self._need("recovery")
         ids = self.item_ids(history)
-        cases = recovery_cases(self.encoder, self._window(ids), self.adapter.cfg.input, dataset=self.dataset)
+        cases = recovery_cases(self.encoder, self._window(ids), self.adapter.cfg.input, dataset=self.dataset,
+                               nouns=self.nouns)
         return self._ask(cases, ids, control)
 
     @torch.no_grad()
@@ -164,7 +167,8 @@ class TrainedInterpreter:
         if len(b) < 1:
             raise ValueError("the residual task needs at least one item before the added one")
         positions = "all" if self.adapter.cfg.n_positions > 1 else "last"  # what the adapter was trained to read
-        cases = residual_cases(self.encoder, self._window(a), self.adapter.cfg.input, positions, dataset=self.dataset)
+        cases = residual_cases(self.encoder, self._window(a), self.adapter.cfg.input, positions, dataset=self.dataset,
+                               nouns=self.nouns)
         return self._ask(cases, [a[-1]], control)
 
     @torch.no_grad()
@@ -182,7 +186,7 @@ class TrainedInterpreter:
         # a case needs an answer id; no target text is built from it (the answer is only generated)
         ids = torch.tensor([[0 if true_id is None else true_id]])
         cases = Cases("item", "item", emb[None, None, None, :].contiguous(), ids, torch.full((1, 1), -1),
-                      meta={"dataset": self.dataset})
+                      meta={"dataset": self.dataset, **nouns_meta(self.nouns)})
         return self._ask(cases, [] if true_id is None else [true_id], control)
 
     def item_embedding(self, item) -> torch.Tensor:
@@ -246,4 +250,4 @@ def load_interpreter(folder: str | os.PathLike, checkpoints: str | os.PathLike |
     check_encoder(adapter, enc, ckpt / rec["dataset"] / rec["encoder"])
     ds = load_dataset(dataset or rec["dataset"]) if dataset is None or isinstance(dataset, (str, os.PathLike)) else dataset
     return TrainedInterpreter(llm, adapter, enc, ds.catalogue.norm_titles, ds.name, max_new_tokens=max_new_tokens,
-                              catalogue=ds.catalogue)
+                              catalogue=ds.catalogue, nouns=(ds.noun, ds.nouns))

@@ -110,5 +110,6 @@ def tiny_world():
     for i in range(len(lens)):
         seqs[i, : lens[i]] = torch.randperm(TINY_ITEMS, generator=g)[: lens[i]]
     split = Split(seqs, lens, torch.zeros(len(lens), dtype=torch.long))
-    ds = RecDataset("movielens", TINY_ITEMS, split, split, split, Catalogue(TINY_TITLES, TINY_TITLES))
+    ds = RecDataset("movielens", TINY_ITEMS, split, split, split, Catalogue(TINY_TITLES, TINY_TITLES), noun="movie",
+                    nouns="movies")  # as load_dataset("movielens") gives it
     return enc, ds, tiny_llm()

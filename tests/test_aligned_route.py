@@ -92,7 +92,8 @@ def test_task3_direct_route_reads_an_embedding_as_the_item_task_does(world, tmp_
     ids = res["cases"]["train"].answers[:, 0]  # the items the evaluation decoded
     interp = Interpreter(llm, load_adapter(res["adapter_dir"], d_llm=llm.hidden_size))
     table = enc.item_embeddings.weight[:N_ITEMS].detach()
-    texts = name_embeddings(interp, {"emb": table[ids], "ids": ids}, TITLES, dataset="movielens", max_new_tokens=3)
+    texts = name_embeddings(interp, {"emb": table[ids], "ids": ids}, TITLES, dataset="movielens", max_new_tokens=3,
+                            nouns=(ds.noun, ds.nouns))  # the cases of the evaluation carry the dataset's nouns
     assert texts == res["eval"]["train"]["generation"]["model"]["texts"]
     with pytest.raises(ValueError, match="embeddings"):
         name_embeddings(interp, {"emb": table[ids][:, :4], "ids": ids}, TITLES)

@@ -14,7 +14,7 @@ import torch
 from recinterp import prompts
 from recinterp.data import CacheError, ChecksumError, _read_cache, _write_cache, dataset_sources, load_dataset, load_stats
 from recinterp.data.types import Catalogue, RecDataset, Split
-from recinterp.cases import nouns_for
+from recinterp.cases import make_examples, nouns_for
 from synthetic_data import TRICKY, make_llara_folder, make_log_folder, titles, write_sha256sums
 
 
@@ -56,8 +56,7 @@ def test_llara_folder_as_a_subfolder_of_the_llara_dir_with_nouns(llara, data_dir
     sums = write_sha256sums(llara)
     ds = load_dataset("tinyllara", data_dir=data_dir, llara_dir=llara.parent, hashes=sums, noun="track")
     assert (ds.name, ds.noun, ds.nouns) == ("tinyllara", "track", "tracks")
-    assert prompts.NOUNS["tinyllara"] == ("track", "tracks") and nouns_for("tinyllara") == ("track", "tracks")
-    text = prompts.expand("Name the {noun} among these {nouns}: <emb>", ("emb",), 1, "<s>", *nouns_for("tinyllara"))
+    text = prompts.expand("Name the {noun} among these {nouns}: <emb>", ("emb",), 1, "<s>", ds.noun, ds.nouns)
     assert text.startswith("Name the track among these tracks")
     monkeypatch.setenv("RECINTERP_LLARA_DIR", str(llara.parent))  # the environment variable works the same way
     assert load_dataset("tinyllara", data_dir=data_dir, noun="track").noun == "track"  # from the cache: no unpickling
@@ -295,6 +294,33 @@ def test_a_changed_source_rebuilds_and_a_name_finds_the_built_dataset(tmp_path, 
     ds = load_dataset(folder, data_dir=data_dir, noun="song")
     assert "changed since the cache was built: rebuilding" in capsys.readouterr().out
     assert load_stats("tinylog", data_dir)["users"] == 61 and ds.noun == "song"
+
+
+def test_a_datasets_nouns_travel_with_its_cases_whatever_was_loaded_before(tmp_path, data_dir):
+    """load_dataset changes no global: a prompt's wording comes from the dataset its cases were built from,
+    the same whichever datasets were loaded before (here one folder loaded as songs and as tunes)."""
+    from types import SimpleNamespace
+
+    from recinterp.models import build_encoder
+    from recinterp.tasks import build_cases
+
+    class Tok:  # no chat template: the prompt is the plain text
+        chat_template = None
+
+    folder, llm = make_log_folder(tmp_path / "tinylog"), SimpleNamespace(tokenizer=Tok())
+
+    def wording(order):
+        cases = {}
+        for noun in order:  # every dataset loaded first, every prompt rendered after
+            ds = load_dataset(folder, data_dir=data_dir, noun=noun)
+            cases[noun] = build_cases("item", build_encoder("sasrec", ds.n_items, d=8, max_len=ds.max_len), ds, "train")
+        return {noun: (nouns_for(c), make_examples(c, [0], ds.catalogue.norm_titles, llm, 1, with_targets=False)[0].prompt)
+                for noun, c in cases.items()}
+
+    first, second = wording(["song", "tune"]), wording(["tune", "song"])
+    assert first == second
+    assert first["song"][0] == ("song", "songs") and first["tune"][0] == ("tune", "tunes")
+    assert " song " in first["song"][1] and " tune " in first["tune"][1], first
 
 
 def test_a_name_whose_source_is_gone_uses_a_sound_cache_or_says_what_to_do(tmp_path, data_dir):

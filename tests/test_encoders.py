@@ -124,6 +124,30 @@ def test_build_encoder_errors():
         build_encoder("sasrec", n_items=5, n_layers=2)
 
 
+def test_encoder_labels_need_no_torch_and_follow_registration():
+    """Prose (and the torch-free report) names an encoder by the label its class carries."""
+    from recinterp import labels
+    from recinterp.models import SASRec, SASRecConfig, encoder_label, register_encoder
+
+    assert encoder_label is labels.encoder_label
+    assert {n: labels.encoder_label(n) for n in NAMES} == {n: ENCODERS[n][0].label for n in NAMES}
+
+    class Named(SASRec):
+        label = "Named SASRec"
+
+    class Unnamed(SASRec):
+        label = ""
+
+    try:
+        register_encoder("named", Named, SASRecConfig)
+        assert labels.encoder_label("named") == "Named SASRec"
+        register_encoder("named", Unnamed, SASRecConfig)  # re-registered without a label: its name
+        assert labels.encoder_label("named") == "named"
+    finally:
+        ENCODERS.pop("named", None)
+        labels.ENCODER_LABELS.pop("named", None)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_all_positions_loss(name):
     enc = make(name)

@@ -1,5 +1,9 @@
 """recinterp.report: the one layout of a task's metrics.json, its tables, and the headline check."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,3 +224,25 @@ def test_before_after_pairs_the_same_cases():
         R.before_after(ev([0, 1, 0], [0, 0, 1]), ev([1, 1], [0, 1], n=2))
     with pytest.raises(ValueError, match="same cases"):
         R.before_after(ev([0, 1, 0], [0, 0, 1]), ev([0, 1, 0], [0, 0, 1], split="val"))
+
+
+def test_the_report_command_imports_no_torch(tmp_path):
+    """``python -m recinterp.report`` reads JSON: it runs (headline, markdown, task 3) without torch in the process."""
+    import recinterp
+
+    _write(tmp_path, [R.run_block(result(), route="aligned", role="main")])
+    _instantiation(tmp_path)
+    probe = ("import runpy, sys\n"
+             f"sys.argv = ['recinterp.report', {str(tmp_path)!r}, '--markdown']\n"
+             "try:\n    runpy.run_module('recinterp.report', run_name='__main__', alter_sys=True)\n"
+             "except SystemExit as e:\n    code = e.code\n"
+             "print('exit', code, 'torch' in sys.modules, 'recinterp.models' in sys.modules)\n")
+    root = str(Path(recinterp.__file__).parent.parent)  # this checkout, not an installed copy
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": root})
+    assert out.returncode == 0, out.stderr
+    assert "route fidelity (SASRec's top-1)" in out.stdout  # the encoder's label, read without the models
+    assert out.stdout.strip().splitlines()[-1] == "exit 0 False False", out.stdout[-2000:]
+    out = subprocess.run([sys.executable, "-c", "import recinterp, sys; print('torch' in sys.modules)"],
+                         capture_output=True, text=True, cwd=root, env={**os.environ, "PYTHONPATH": root})
+    assert out.stdout.strip() == "False", out.stderr

@@ -13,8 +13,8 @@ included, in its ``SHA256SUMS`` (``recinterp.config.seal``; for your own data ``
 also records each source file's SHA-256 and the options).  Later calls verify the cache,
 check its metadata against the arrays (item count against the titles, window length,
 padding id) and read it; a damaged cache is rebuilt, saying so, and a changed source or
-option rebuilds too.  ``refresh=True`` always rebuilds.  Loading a dataset also tells the prompts its
-item nouns (``recinterp.prompts.NOUNS``), so every task phrases questions in them.
+option rebuilds too.  ``refresh=True`` always rebuilds.  A dataset carries its item nouns (``ds.noun``,
+``ds.nouns``); the cases built from it record them, so every task phrases questions in them.
 """
 from __future__ import annotations
 
@@ -247,7 +247,7 @@ def load_dataset(name: str | os.PathLike, data_dir: str | os.PathLike = "data", 
         if ds is None:
             raise CacheError(f"the cache of {key!r} ({cache}) cannot be used and its source folder {src['folder']} "
                              f"is gone: give the dataset's folder path to rebuild it")
-        return _tell_prompts(ds)
+        return ds
     source = None
     if folder is not None:
         opts = _folder_options(folder, options)
@@ -266,14 +266,14 @@ def load_dataset(name: str | os.PathLike, data_dir: str | os.PathLike = "data", 
             else:
                 ds = _read_cache(cache, meta)
                 if ds is not None:
-                    return _tell_prompts(ds)
+                    return ds
     if folder is not None:
         ds, stats = _build_own(key, folder, opts)
     else:
         ds, stats = build_dataset(key, data_dir, llara_dir, steam_meta)
     _note_duplicates(ds, stats)
     _write_cache(cache, ds, stats, source)
-    return _tell_prompts(ds)
+    return ds
 
 
 def _note_duplicates(ds: RecDataset, stats: dict) -> None:
@@ -284,14 +284,6 @@ def _note_duplicates(ds: RecDataset, stats: dict) -> None:
         eg = "; ".join(f"{t!r}: ids {ids}" for t, ids in list(dup.items())[:3])
         ds.notes.append(f"Duplicate titles: {len(dup)} titles are shared by {sum(map(len, dup.values()))} items "
                         f"(e.g. {eg}); a lookup by such a title is an error listing its ids: use the id.")
-
-
-def _tell_prompts(ds: RecDataset) -> RecDataset:
-    # The prompts find a dataset's nouns by its name (cases record the name only).
-    from .. import prompts
-
-    prompts.NOUNS[ds.name] = (ds.noun, ds.nouns)
-    return ds
 
 
 def load_stats(name: str, data_dir: str | os.PathLike = "data") -> dict:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from recinterp.labels import ENCODER_LABELS, encoder_label
+
 from .base import EncoderConfig, SeqEncoder
 from .caser import Caser, CaserConfig
 from .dreamrec import DreamRec, DreamRecConfig, apply_bridge, bridge_r2, fit_embedding_bridge
@@ -31,6 +33,10 @@ def register_encoder(name: str, cls: type[SeqEncoder], cfg_cls: type[EncoderConf
         raise ValueError(f"register_encoder({name!r}) needs a SeqEncoder subclass and an EncoderConfig subclass, "
                          f"got {cls!r}, {cfg_cls!r}")
     ENCODERS[name] = (cls, cfg_cls)
+    if cls.label:  # prose (and the report, which imports no torch) names it by its label
+        ENCODER_LABELS[name] = cls.label
+    else:
+        ENCODER_LABELS.pop(name, None)
 
 
 def build_encoder(name: str, n_items: int, **cfg) -> SeqEncoder:
@@ -53,8 +59,3 @@ __all__ = [
     "DreamRec", "DreamRecConfig", "fit_embedding_bridge", "apply_bridge", "bridge_r2",
     "save_checkpoint", "load_checkpoint", "reloads_bitwise",
 ]
-
-
-def encoder_label(name: str) -> str:
-    """How prose names a registered encoder ("SASRec" for "sasrec"); the name itself when it has no label."""
-    return getattr(ENCODERS.get(name, (None,))[0], "label", "") or name

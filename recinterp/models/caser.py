@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from recinterp.labels import ENCODER_LABELS
+
 from .base import EncoderConfig, SeqEncoder
 
 
@@ -31,7 +33,7 @@ class CaserConfig(EncoderConfig):
 
 
 class Caser(SeqEncoder):
-    name, label = "caser", "Caser"
+    name, label = "caser", ENCODER_LABELS["caser"]
 
     def __init__(self, cfg: CaserConfig):
         super().__init__(cfg)

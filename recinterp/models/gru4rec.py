@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from recinterp.labels import ENCODER_LABELS
+
 from .base import EncoderConfig, SeqEncoder
 
 
@@ -21,7 +23,7 @@ class GRU4RecConfig(EncoderConfig):
 
 
 class GRU4Rec(SeqEncoder):
-    name, label = "gru4rec", "GRU4Rec"
+    name, label = "gru4rec", ENCODER_LABELS["gru4rec"]
 
     def __init__(self, cfg: GRU4RecConfig):
         super().__init__(cfg)

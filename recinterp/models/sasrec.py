@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from recinterp.labels import ENCODER_LABELS
+
 from .base import EncoderConfig, SeqEncoder
 
 
@@ -57,7 +59,7 @@ class Block(nn.Module):
 
 
 class SASRec(SeqEncoder):
-    name, label = "sasrec", "SASRec"
+    name, label = "sasrec", ENCODER_LABELS["sasrec"]
 
     def __init__(self, cfg: SASRecConfig):
         super().__init__(cfg)

@@ -37,9 +37,8 @@ from typing import Literal, TypedDict
 import numpy as np
 
 from recinterp.config import NOTEBOOKS, read_json, rerun_fix
+from recinterp.labels import encoder_label
 from recinterp.metrics import paired_bootstrap_diff
-from recinterp.models import encoder_label
-from recinterp.tasks import get_task
 
 ROLES = ("main", "contrast", "comparison", "variant", "ablation", "item")
 CONTROLS = ("shuffled", "zero", "popularity")  # what a reading is compared with
@@ -139,6 +138,8 @@ def generation_block(g: dict | None, task: str) -> GenBlock | None:
     """From ``tasks.evaluate.generation_eval``'s result."""
     if g is None:
         return None
+    from recinterp.tasks import get_task  # writing runs beside the tasks; reading needs no torch
+
     metric = get_task(task).generation_metric
     conds = {}
     for c, r in g.items():  # the model, its controls, and any further condition a caller added
@@ -216,6 +217,8 @@ def before_after(before: dict, after: dict, seed: int = 0) -> dict:
     if before["n"] != after["n"] or splits[0] != splits[1]:
         raise ValueError(f"before/after need the same cases: n {before['n']} vs {after['n']}, split "
                          f"{splits[0]!r} vs {splits[1]!r}")
+    from recinterp.tasks import get_task  # writing runs beside the tasks; reading needs no torch
+
     pairs = {}
     if before.get("generation") and after.get("generation"):
         pairs[f"generation {get_task(before['task']).generation_metric}"] = (before["generation"]["model"]["per_case"], after["generation"]["model"]["per_case"])

@@ -32,7 +32,7 @@ import torch
 from recinterp import align
 from recinterp.adapter import Adapter, load_adapter
 from recinterp.cases import Cases, get_task
-from recinterp.config import IntegrityError, from_options, read_json, seal, state_sha256, verify, write_json_atomic
+from recinterp.config import STRUCTURED_TEMPERATURE, IntegrityError, from_options, read_json, seal, state_sha256, verify, write_json_atomic
 from recinterp.interpreter import Interpreter
 from recinterp.tasks.evaluate import EvalConfig, evaluate_task
 from recinterp.tasks.item import held_out_split
@@ -147,7 +147,7 @@ def fit_readout(cases: Cases, table: torch.Tensor, kind: str = "fitted", max_pai
 
 
 def run_aligned(task: str, enc, ds, llm, *, out_dir: str | os.PathLike, input: str | None = None,
-                align_cfg: dict | None = None, readout: dict | None = None, temperature: float = 0.05,
+                align_cfg: dict | None = None, readout: dict | None = None, temperature: float = STRUCTURED_TEMPERATURE,
                 layout: str | None = None, eval: dict | None = None, held_out_items: float = 0.1,
                 catalogue_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:
     """Fit (or reload) the aligned adapter of ``task`` and evaluate it with every control.

@@ -26,7 +26,7 @@ import torch
 
 from recinterp import probes
 from recinterp.cases import Cases, check_titles, get_task
-from recinterp.config import from_options
+from recinterp.config import MAX_NEW_TOKENS, REPETITION_PENALTY, from_options
 from recinterp.controls import (ALL_CONTROLS, CONTROLS, check_controls, paired_differences, popularity_answers,
                                 popularity_scores, run_conditions)
 from recinterp.metrics import summarize
@@ -42,8 +42,8 @@ class EvalConfig:
     controls: tuple = CONTROLS  # soft-token controls of the probe
     generate: bool = True  # also decode answers (the paper's free-text metric)
     gen_controls: tuple = ALL_CONTROLS  # controls of the generated answers
-    max_new_tokens: int | None = None  # None: 24 for one title, 96 for a list
-    repetition_penalty: float = 1.2
+    max_new_tokens: int | None = None  # None: the task's (config.TITLE_TOKENS for one title, LIST_TOKENS for a list)
+    repetition_penalty: float = REPETITION_PENALTY
     no_repeat_ngram_size: int = 0
     reduce: str = "sum"  # candidate score: summed (the answer's log-probability) or per-token mean
     prompt_index: int = 0  # which held-out phrasing
@@ -65,8 +65,8 @@ def _answer_titles(cases: Cases, titles: list[str]) -> list[list[str]]:
 
 
 def generation_eval(interp, cases: Cases, titles: list[str], popularity: np.ndarray | None = None,
-                    controls=ALL_CONTROLS, max_new_tokens: int = 64, batch_size: int = 16,
-                    repetition_penalty: float = 1.2, no_repeat_ngram_size: int = 0, prompt_index: int = 0,
+                    controls=ALL_CONTROLS, max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = 16,
+                    repetition_penalty: float = REPETITION_PENALTY, no_repeat_ngram_size: int = 0, prompt_index: int = 0,
                     seed: int = 0, keep_texts: int | None = None) -> dict:
     """Greedy answers + title counting, for the model and each control (same cases).
 
@@ -129,8 +129,8 @@ def ranking_eval(interp, cases: Cases, titles: list[str], sampler: str = "random
 
 def evaluate(interp, cases: Cases, titles: list[str], *, samplers=("random",), n_distractors: int = 19,
              popularity=None, item_embeddings=None, readout=None, controls=CONTROLS,
-             generate: bool = True, gen_controls=ALL_CONTROLS, max_new_tokens: int = 64,
-             repetition_penalty: float = 1.2, no_repeat_ngram_size: int = 0, reduce: str = "sum",
+             generate: bool = True, gen_controls=ALL_CONTROLS, max_new_tokens: int = MAX_NEW_TOKENS,
+             repetition_penalty: float = REPETITION_PENALTY, no_repeat_ngram_size: int = 0, reduce: str = "sum",
              prompt_index: int = 0, seed: int = 0, batch_size: int = 16, max_pairs: int = 128) -> dict:
     """Generation (optional) + one ranking probe per sampler, all with controls."""
     check_titles(cases, titles)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import torch
 
 from recinterp import prompts as P
-from recinterp.cases import Cases, Task, register_task
+from recinterp.cases import Cases, Task, nouns_meta, register_task
+from recinterp.config import TITLE_TOKENS
 
 
 @torch.no_grad()
-def item_cases(enc, item_ids, dataset: str = "", split: str = "") -> Cases:
+def item_cases(enc, item_ids, dataset: str = "", split: str = "", nouns: tuple[str, str] | None = None) -> Cases:
     """Cases for items ``item_ids``: features (N, 1, 1, d) = their rows of the item table."""
     ids = torch.as_tensor(item_ids, dtype=torch.long).reshape(-1)
     if ids.numel() == 0:
@@ -23,7 +24,8 @@ def item_cases(enc, item_ids, dataset: str = "", split: str = "") -> Cases:
     emb = enc.item_embeddings.weight[ids].detach().float().cpu()  # (N, d)
     return Cases("item", "item", emb[:, None, None, :].clone(), ids[:, None].clone(),
                  torch.full((len(ids), 1), -1, dtype=torch.long), {"item": emb},
-                 {"dataset": dataset, "encoder": getattr(enc, "name", ""), "n_items": enc.n_items, "split": split})
+                 {"dataset": dataset, "encoder": getattr(enc, "name", ""), "n_items": enc.n_items, "split": split,
+                  **nouns_meta(nouns)})
 
 
 def held_out_split(n_items: int, share: float = 0.1, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -40,7 +42,7 @@ class ItemTask(Task):
     name, inputs = "item", ("item",)
     aligned_route = "aligner"  # the aligned route is the item aligner alone
     readout_reference = False  # the item table itself is the reference
-    eval_defaults = {"max_new_tokens": 24}
+    eval_defaults = {"max_new_tokens": TITLE_TOKENS}
 
     def prompts(self, input):
         return P.ITEM
@@ -49,7 +51,7 @@ class ItemTask(Task):
         ids = held_out_split(ds.n_items, held_out_items, seed).get(split)
         if ids is None:
             raise ValueError(f"item cases come from split 'train' or 'held_out', not {split!r}")
-        return item_cases(enc, ids, dataset=ds.name, split=split)
+        return item_cases(enc, ids, dataset=ds.name, split=split, nouns=(ds.noun, ds.nouns))
 
     def eval_splits(self, split):
         return ["train", "held_out"]  # the items it learned and those it never saw

@@ -16,14 +16,15 @@ import torch
 
 from recinterp import align, probes
 from recinterp import prompts as P
-from recinterp.cases import Cases, Task, get_split, hidden_states, register_task
+from recinterp.cases import Cases, Task, get_split, hidden_states, nouns_meta, register_task
+from recinterp.config import LIST_TOKENS
 
 INPUTS = ("all", "last")
 
 
 @torch.no_grad()
 def recovery_cases(enc, split, input: str = "all", dataset: str = "", split_name: str = "",
-                   batch_size: int = 2048) -> Cases:
+                   batch_size: int = 2048, nouns: tuple[str, str] | None = None) -> Cases:
     if input not in INPUTS:
         raise ValueError(f"unknown recovery input {input!r}: choose one of {INPUTS}")
     if len(split) == 0:
@@ -36,7 +37,8 @@ def recovery_cases(enc, split, input: str = "all", dataset: str = "", split_name
     valid = torch.arange(seqs.shape[1])[None, :] < lens[:, None]
     items = torch.where(valid, seqs, torch.full_like(seqs, -1))
     return Cases("recovery", input, feats.contiguous(), items, items.clone(), {"h_last": h_last, "h_mean": h_mean},
-                 {"dataset": dataset, "encoder": getattr(enc, "name", ""), "n_items": enc.n_items, "split": split_name})
+                 {"dataset": dataset, "encoder": getattr(enc, "name", ""), "n_items": enc.n_items, "split": split_name,
+                  **nouns_meta(nouns)})
 
 
 class RecoveryTask(Task):
@@ -47,7 +49,7 @@ class RecoveryTask(Task):
     layout = "list"  # the aligned route gives each position its own numbered line
     readout_per = "position"
     # "own" distractors do not exist here: every item of the window is a true answer.
-    eval_defaults = {"max_new_tokens": 96}
+    eval_defaults = {"max_new_tokens": LIST_TOKENS}
 
     def prompts(self, input):
         return P.RECOVERY
@@ -66,7 +68,7 @@ class RecoveryTask(Task):
 
     def build(self, enc, ds, split, input, positions="last", seed=0, held_out_items=0.1):
         sp, used = get_split(ds, split)
-        return recovery_cases(enc, sp, input, dataset=ds.name, split_name=used)
+        return recovery_cases(enc, sp, input, dataset=ds.name, split_name=used, nouns=(ds.noun, ds.nouns))
 
     def readout_inputs(self, cases):
         return torch.cat([cases.states["h_last"], cases.states["h_mean"]], 1)

@@ -20,7 +20,8 @@ import torch
 
 from recinterp import probes
 from recinterp import prompts as P
-from recinterp.cases import Cases, Task, get_split, hidden_states, register_task
+from recinterp.cases import Cases, Task, get_split, hidden_states, nouns_meta, register_task
+from recinterp.config import TITLE_TOKENS
 
 INPUTS = ("pair", "diff", "two_slots")
 
@@ -58,7 +59,7 @@ def _before_after(enc, seqs: torch.Tensor, lens: torch.Tensor, batch_size: int):
 
 @torch.no_grad()
 def residual_cases(enc, split, input: str = "pair", positions: str = "last", dataset: str = "",
-                   split_name: str = "", batch_size: int = 2048) -> Cases:
+                   split_name: str = "", batch_size: int = 2048, nouns: tuple[str, str] | None = None) -> Cases:
     """Cases from the windows of ``split`` with at least 2 items (shorter ones are skipped, counted in meta)."""
     keep = (split.lens >= 2).nonzero(as_tuple=True)[0]
     if keep.numel() == 0:
@@ -73,7 +74,7 @@ def residual_cases(enc, split, input: str = "pair", positions: str = "last", dat
     return Cases("residual", input, feats.contiguous(), last_item[:, None], context,
                  {"h_before": _last(hb, lens - 1), "h_after": _last(ha, lens)},
                  {"dataset": dataset, "encoder": getattr(enc, "name", ""), "n_items": enc.n_items, "split": split_name,
-                  "positions": positions, "skipped_short": int(len(split) - N)})
+                  "positions": positions, "skipped_short": int(len(split) - N), **nouns_meta(nouns)})
 
 
 @torch.no_grad()
@@ -108,14 +109,14 @@ class ResidualTask(Task):
     """Task 2: the item in the window after but not before (its last one)."""
 
     name, inputs = "residual", INPUTS
-    eval_defaults = {"samplers": ("own", "random"), "n_distractors": 9, "max_new_tokens": 24}
+    eval_defaults = {"samplers": ("own", "random"), "n_distractors": 9, "max_new_tokens": TITLE_TOKENS}
 
     def prompts(self, input):
         return P.RESIDUAL_TWO if input == "two_slots" else P.RESIDUAL_ONE
 
     def build(self, enc, ds, split, input, positions="last", seed=0, held_out_items=0.1):
         sp, used = get_split(ds, split)
-        return residual_cases(enc, sp, input, positions, dataset=ds.name, split_name=used)
+        return residual_cases(enc, sp, input, positions, dataset=ds.name, split_name=used, nouns=(ds.noun, ds.nouns))
 
     def readout_inputs(self, cases):
         return torch.cat([cases.states["h_before"], cases.states["h_after"]], 1)

@@ -20,7 +20,7 @@ import torch
 from recinterp import probes
 from recinterp.adapter import (build_adapter, fit_input_stats, init_from, least_squares_init, llm_token_norm,
                                load_adapter, match_output_norm)
-from recinterp.cases import Cases, cached, get_task
+from recinterp.cases import Cases, cached, get_task, nouns_meta
 from recinterp.config import state_sha256
 from recinterp.interpreter import Interpreter
 from recinterp.models.train import Popularity
@@ -45,7 +45,9 @@ def build_cases(task: str, enc, ds, split: str, input: str | None = None, positi
     t = get_task(task)
     input = input or t.inputs[0]
     made_from = {"encoder_sha256": state_sha256(enc)} if cache_dir is not None else None
-    return cached(cache_dir, lambda: t.build(enc, ds, split, input, positions, seed, held_out_items), made_from)
+    cases = cached(cache_dir, lambda: t.build(enc, ds, split, input, positions, seed, held_out_items), made_from)
+    cases.meta.update(nouns_meta((ds.noun, ds.nouns)))  # the dataset's wording, also for cases cached without it
+    return cases
 
 
 def popularity_counts(ds) -> np.ndarray:
