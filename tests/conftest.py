@@ -22,6 +22,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault(var, "1")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks set here
 def pytest_collection_modifyitems(config, items):
     """Browser tests last: the book test reuses the smoke notebooks the notebook tests ran before it.
 
