@@ -183,9 +183,17 @@ def paper_route(section: str, preset: str) -> str:
 
 def what_ran(section: str, preset: str, datasets: str = "") -> str:
     """Markdown: what this preset's ``section`` runs and what it leaves out, and why, read from its settings
-    (sections "recommenders", "recovery", "residual", "instantiation")."""
+    (sections "data", "recommenders", "recovery", "residual", "instantiation")."""
     from recinterp.plan import resolve_preset
 
+    if section == "data":  # notebook 01 builds whatever it is given; the preset decides what the others read
+        read_later = list(dict.fromkeys(d for s in ("recommenders", "recovery", "residual", "instantiation")
+                                        for d in resolve_preset(preset, s).get("datasets") or []))
+        built = [d for d in datasets.split(",") if d]
+        return (f"**What the `{preset}` preset uses** ({purpose(preset)}): this notebook builds "
+                f"{_names(built) if built else 'the datasets it is given'}; notebooks 02-05 of this preset read "
+                f"{_names(read_later)}" + (f" (the others are built and cached for the presets that read them)"
+                                          if set(built) - set(read_later) else "") + ".")
     cfg = resolve_preset(preset, section)
     ds = [d for d in datasets.split(",") if d] or list(cfg.get("datasets") or [])
     lines = [f"**What the `{preset}` preset runs here** ({purpose(preset)}): datasets {_names(ds)}."]
