@@ -81,3 +81,5 @@ def test_paper_route_names_the_gpu_command_and_what_changes():
     assert f'make reproduce PRESET=gpu TORCH_SPEC="torch==2.6.0" PARAMS="llm={llm} device=cuda"' in text
     assert "off here, is trained" in text and "every test case" in text
     assert "off here" not in K.paper_route("residual", "cpu")
+    assert "here `tiny`" in K.paper_route("recovery", "gpu", llm="tiny")  # the notebook's LLM parameter counts
+    assert "this run uses the gpu preset's settings" in K.paper_route("recovery", "gpu")

@@ -33,7 +33,7 @@ GPU_COMMAND = 'make reproduce PRESET=gpu TORCH_SPEC="torch==2.6.0" PARAMS="llm={
 def purpose(preset: str) -> str:
     """One line: what a preset is for."""
     name = Path(str(preset)).stem
-    return PURPOSE.get(name, f"a preset of your own ({preset}): see its JSON file for what it runs")
+    return PURPOSE.get(name, "a preset of your own: its JSON file says what it runs")
 
 
 def cpu_model() -> str:
@@ -152,32 +152,37 @@ def end_to_end_on(cfg: dict) -> bool:
     return cfg.get("end_to_end", True) is not False
 
 
-def paper_route(section: str, preset: str) -> str:
+def _budget(train: dict) -> str:
+    return f"{train['epochs']} epochs" if train.get("max_steps") is None else f"{train['max_steps']} steps"
+
+
+def paper_route(section: str, preset: str, llm: str = "") -> str:
     """The exact command that runs the paper's route with LLaMA-2-7B on a GPU, and what it changes against
-    ``preset`` (read from both presets' settings)."""
+    ``preset`` (read from both presets' settings; ``llm``: the notebook's LLM parameter, empty for the preset's)."""
     from recinterp.plan import resolve_preset
 
     gpu, here = resolve_preset("gpu", section), resolve_preset(preset, section)
-    changes = []
-    if gpu["llm"] != here["llm"]:
-        changes.append(f"the LLM becomes `{gpu['llm']}` (here `{here['llm']}`)")
+    changes, here_llm = [], llm or here["llm"]
+    if gpu["llm"] != here_llm:
+        changes.append(f"the LLM becomes `{gpu['llm']}` (here `{here_llm}`)")
     if not end_to_end_on(here):
         changes.append("the end-to-end route, off here, is trained")
     if gpu.get("headline_route") != here.get("headline_route"):
         changes.append(f"the headline route becomes `{gpu.get('headline_route')}` (here `{here.get('headline_route')}`)")
-    tg, th = gpu["train"], here["train"]
-    budget = f"{tg['epochs']} epochs" if tg.get("max_steps") is None else f"{tg['max_steps']} steps"
-    changes.append(f"the end-to-end adapter trains for {budget}"
-                   + (f" (here {th['max_steps']} steps)" if end_to_end_on(here) and th.get("max_steps") else ""))
+    if not end_to_end_on(here) or _budget(gpu["train"]) != _budget(here["train"]):
+        changes.append(f"the end-to-end adapter trains for {_budget(gpu['train'])}"
+                       + (f" (here {_budget(here['train'])})" if end_to_end_on(here) else ""))
     if list(gpu["encoders"]) != list(here["encoders"]):
         changes.append(f"the encoders are {_names(gpu['encoders'])} (here {_names(here['encoders'])})")
     if list(gpu["datasets"]) != list(here["datasets"]):
         changes.append(f"the datasets are {_names(gpu['datasets'])} (here {_names(here['datasets'])})")
-    n = gpu["eval"]["n_cases"]
-    changes.append("every test case is evaluated" if n is None else f"{n} cases are evaluated")
+    n, n_here = gpu["eval"]["n_cases"], here["eval"]["n_cases"]
+    if n != n_here:
+        changes.append(("every test case is evaluated" if n is None else f"{n} cases are evaluated")
+                       + (f" (here {n_here})" if n_here is not None else ""))
     return (f"**The paper's route at the paper's scale** (LLaMA-2-7B on a GPU):\n\n"
-            f"```bash\n{GPU_COMMAND.format(llm=gpu['llm'])}\n```\n\nAgainst this preset (`{preset}`): "
-            + "; ".join(changes) + ". How to run it: `docs/guide.md`, \"Running on a GPU\"; what has been measured on a GPU so far: "
+            f"```bash\n{GPU_COMMAND.format(llm=gpu['llm'])}\n```\n\nAgainst this run (preset `{preset}`): "
+            + ("; ".join(changes) or "nothing: this run uses the gpu preset's settings") + ". How to run it: `docs/guide.md`, \"Running on a GPU\"; what has been measured on a GPU so far: "
             "`docs/measurements.md`, \"The GPU\".")
 
 
@@ -224,8 +229,7 @@ def what_ran(section: str, preset: str, datasets: str = "") -> str:
     lines.append(f"- The token-space route (`aligned`, fitted without the LLM): {'run' if aligned else 'off'}.")
     if e2e:
         t = cfg["train"]
-        budget = f"{t['max_steps']} steps" if t.get("max_steps") else f"{t.get('epochs')} epochs"
-        lines.append(f"- The end-to-end route (the paper's, trained through the LLM): run, {budget} per adapter.")
+        lines.append(f"- The end-to-end route (the paper's, trained through the LLM): run, {_budget(t)} per adapter.")
     else:
         lines.append("- The end-to-end route (the paper's, trained through the LLM): **off** in this preset "
                      "(`\"end_to_end\": false`), so that the run fits a lesson's time; `docs/measurements.md` and the "
