@@ -17,7 +17,8 @@ jupyter-book 1.x, with its theme, sphinx-book-theme) renders them offline (``pip
   (``done.json`` from recinterp.reproduce, ``timings.json``, the notebook's own parameters);
 - long code cells and long text-only outputs (training logs) folded behind a toggle, the
   parameters cells always shown, widget outputs (progress bars, frozen at 0% in a saved notebook) left out;
-- alt text on every figure, naming what it plots: the figure's title found in the cell's code
+- alt text on every figure, naming what it plots: the notebook's own (``lesson.card.show_figure`` and
+  ``figures.FigureSet.save`` show each figure with one), else the figure's title found in the cell's code
   (or in the recinterp plotting function it calls), else the section it belongs to.
 
 The build goes to a temporary folder that replaces ``out`` only when it succeeded.
@@ -358,8 +359,12 @@ def _cell_figures(nb: dict) -> list[tuple[dict, list, list[str]]]:
     out = []
     for c, section in zip(nb["cells"], sections):
         if c["cell_type"] == "code":
-            images = [o["data"]["image/png"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-            out.append((c, images, figure_alts("".join(c["source"]), len(images), section, namespace)))
+            shown = [o for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+            images = [o["data"]["image/png"] for o in shown]
+            derived = figure_alts("".join(c["source"]), len(images), section, namespace)
+            # the notebook's own alt text (lesson.card.show_figure, FigureSet.save) first, else the derived one
+            own = [(o.get("metadata") or {}).get("image/png", {}).get("alt") for o in shown]
+            out.append((c, images, [a if isinstance(a, str) and a.strip() else d for a, d in zip(own, derived)]))
     return out
 
 

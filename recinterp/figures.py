@@ -59,13 +59,23 @@ class FigureSet:
     def __init__(self, figures_dir: str | os.PathLike, preset: str):
         self.figures_dir, self.preset, self.saved = Path(figures_dir), preset, {}
 
-    def save(self, fig, name: str) -> list[str]:
+    def save(self, fig, name: str, alt: str = "") -> list[str]:
+        """Write ``name.png`` + ``name.pdf`` and show the PNG inline with alt text (``alt``, else the figure's
+        suptitle, else its name) and a printed "Figure: ..." line."""
         import matplotlib.pyplot as plt
 
         if name in self.saved:
             raise ValueError(f"a figure named {name!r} was saved already: give each figure its own name")
         self.saved[name] = [str(p) for p in save_figure(fig, name, self.figures_dir, self.preset)]
-        plt.show()
+        sup = getattr(fig, "_suptitle", None)
+        alt = alt or (sup.get_text() if sup is not None and sup.get_text() else name.replace("_", " "))
+        plt.close(fig)
+        try:
+            from IPython.display import Image, display
+        except ImportError:  # outside IPython: the files are written, nothing to show
+            return self.saved[name]
+        display(Image(filename=self.saved[name][0], alt=alt))
+        print(f"Figure: {alt} (file {name}.png).")
         return self.saved[name]
 
 
@@ -270,16 +280,12 @@ def plot_instantiation(nov, compared):
 def plot_training_curves(curves, hue: str = "route", style: str = "encoder"):
     """Target-token loss per optimiser step (10-step running mean), one panel per dataset.
 
-    With no run trained through the LLM (a token-space-only preset) the figure says so instead of failing."""
+    With no run trained through the LLM (a token-space-only preset) there is nothing to draw: returns None
+    (``lesson.card.show_figure`` then writes no file and says so in one line)."""
     import seaborn as sns
 
-    if not len(curves):
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 1.2))
-        ax.text(0.5, 0.5, "no run was trained through the LLM in this preset: no training curve", ha="center", va="center")
-        ax.set_axis_off()
-        return fig
+    if curves is None or not len(curves):
+        return None
     g = sns.relplot(data=curves, x="step", y="smoothed", hue=hue, style=style, col="dataset", kind="line",
                     height=3.4, aspect=1.5, facet_kws={"sharey": False, "sharex": False})
     g.set_axis_labels("optimiser step", "target-token loss (10-step mean)")

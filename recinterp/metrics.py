@@ -98,9 +98,19 @@ def ci_values(s) -> tuple[float, float, float]:
 
 def format_ci(s, digits: int = 3, signed: bool = False) -> str:
     """'0.123 [0.100, 0.150]' from a {mean, lo, hi} summary ('+0.123 [...]' for a difference with ``signed``);
-    "" when there is none or its mean is NaN.  The one CI formatter of tables, figures and the headline."""
+    "" when there is none or its mean is NaN.  The one CI formatter of tables, figures and the headline.
+
+    A bound that lies off 0 but would round to it (lo = 0.0004 at 3 digits) keeps ``digits`` significant digits
+    ('0.0004', not '0.000'), so an interval that excludes 0 never reads as one that touches it."""
     mean, lo, hi = ci_values(s)
     if mean != mean:
         return ""
     f = f"{'+' if signed else ''}.{digits}f"
-    return f"{mean:{f}} [{lo:{f}}, {hi:{f}}]"
+
+    def bound(x: float) -> str:
+        text = f"{x:{f}}"
+        if x != 0 and float(text) == 0:  # the side of 0 would be lost in the rounding
+            return f"{x:{'+' if signed else ''}.{digits}g}"
+        return text
+
+    return f"{mean:{f}} [{bound(lo)}, {bound(hi)}]"

@@ -1,4 +1,5 @@
-"""What every notebook test checks of a notebook that teaches (issue 18): its Summary and its Exercises.
+"""What every notebook test checks of a notebook that teaches (issue 18): its Summary and its Exercises; and of a
+notebook true to its run (issue 28): its run card, no figure written empty, alt text on every figure shown.
 
 Read from what the run wrote: the Summary's points in metrics.json, the tagged cells of the executed
 notebook (papermill's copy beside metrics.json).  Never the prose's wording.
@@ -31,6 +32,8 @@ def check_summary_and_exercises(results: Path, name: str, metrics: dict, noteboo
     summary, exercises = tagged(nb, "summary"), tagged(nb, "exercises")
     assert len(summary) == 1 and summary[0]["cell_type"] == "code", [c["id"] for c in summary]
     assert len(exercises) == 1 and exercises[0]["cell_type"] == "markdown", [c["id"] for c in exercises]
+    check_run_card(metrics)
+    check_figures(results, name, metrics, nb)
     items = numbered_items("".join(exercises[0]["source"]))
     assert 3 <= len(items) <= 5, items
     # the summary cell ran and displayed the recorded points (an error would have stopped papermill before)
@@ -49,3 +52,40 @@ def check_worked_case(results: Path, name: str, metrics: dict) -> None:
     nb = json.loads((results / name / f"{name}.ipynb").read_text())
     (cell,) = tagged(nb, "worked-case")
     assert any("text/markdown" in o.get("data", {}) for o in cell["outputs"]), "the worked case is not rendered"
+
+
+def check_run_card(metrics: dict) -> None:
+    """metrics.json's run card: every field (preset, purpose, CPU, cores, torch threads, device, seed, commit, time)
+    present and non-empty, and the preset the one the run used."""
+    from recinterp.lesson.card import CARD_FIELDS, check_card
+
+    card = metrics.get("run_card")
+    assert isinstance(card, dict) and check_card(card) == [], (card, check_card(card))
+    assert set(CARD_FIELDS) <= set(card) and card["preset"] == metrics.get("preset", card["preset"])
+    assert int(card["cores"]) >= 1 and int(card["torch_threads"]) >= 1 and "T" in card["time_utc"]
+
+
+MIN_SIDE_PX = 150  # an "empty" figure (one line of text where a plot should be) was 120 px high
+MIN_COLOURS = 16  # a plot has axes, lines or bars and antialiasing: far more than a few colours
+
+
+def check_figures(results: Path, name: str, metrics: dict, nb: dict) -> None:
+    """Every PNG the run wrote (under its folder, and the figures it lists in metrics.json) is a real figure (at least
+    MIN_SIDE_PX on each side and MIN_COLOURS distinct colours), and every figure the executed notebook shows carries
+    non-empty alt text."""
+    from PIL import Image
+
+    listed = [Path(p) for files in (metrics.get("figures") or {}).values() for p in files if str(p).endswith(".png")]
+    pngs = sorted(set((results / name).rglob("*.png")) | set(listed))
+    for p in pngs:
+        assert p.exists(), p
+        with Image.open(p) as im:
+            w, h = im.size
+            colours = im.convert("RGB").getcolors(maxcolors=MIN_COLOURS)  # None: more than MIN_COLOURS
+        assert min(w, h) >= MIN_SIDE_PX, f"{p} is {w} x {h} px: a figure without data?"
+        assert colours is None, f"{p} has {len(colours)} colours: a figure without data?"
+    shown = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+             if "image/png" in o.get("data", {})]
+    for o in shown:
+        alt = o.get("metadata", {}).get("image/png", {}).get("alt", "")
+        assert isinstance(alt, str) and alt.strip(), f"a figure of {name} is shown without alt text"

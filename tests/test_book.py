@@ -89,6 +89,15 @@ def test_figure_alt_names_the_title_and_the_axes():
     assert alts[0].endswith("figure 'recovery distribution'") and "recovered titles" in alts[0]
 
 
+def test_a_figure_the_notebook_gave_alt_text_keeps_it():
+    png = {"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo="}, "metadata": {}}
+    own = {**png, "metadata": {"image/png": {"alt": "Share of windows by history length"}}}
+    cell = {"cell_type": "code", "source": 'sns.displot(df, x="length", hue="split")', "outputs": [own, png]}
+    nb = {"cells": [{"cell_type": "markdown", "source": "## 3. Lengths"}, cell]}
+    (_, images, alts), = [f for f in B._cell_figures(nb) if f[1]]
+    assert len(images) == 2 and alts == ["Share of windows by history length", "3. Lengths: length, by split"]
+
+
 def test_generated_answers_stay_in_their_code_span():
     md = "- truth: A; B\n  - answer: `The list:\n1. A\n2. B`\n  - shuffled control: `C`"
     assert B.one_line_code_spans(md) == "- truth: A; B\n  - answer: `The list: ↵ 1. A ↵ 2. B`\n  - shuffled control: `C`"

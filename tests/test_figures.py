@@ -55,13 +55,18 @@ def test_recovery_and_residual_tables(tmp_path):
         assert F.save_figure(fig, "x", tmp_path, "smoke")
 
 
-def test_training_curves_of_a_token_space_only_run_say_there_are_none():
+def test_training_curves_of_a_token_space_only_run_draw_nothing_and_write_no_file(tmp_path, capsys):
     import pandas as pd
 
     from recinterp.figures import plot_training_curves
+    from recinterp.lesson.card import show_figure
 
-    fig = plot_training_curves(pd.DataFrame())
-    assert "no run was trained through the LLM" in fig.axes[0].texts[0].get_text()
+    assert plot_training_curves(pd.DataFrame()) is None and plot_training_curves(None) is None
+    assert show_figure(plot_training_curves(pd.DataFrame()), tmp_path / "curves.png", "training curves",
+                       empty="nothing trained through the LLM") is None
+    assert not (tmp_path / "curves.png").exists() and list(tmp_path.iterdir()) == []
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "nothing trained through the LLM" in out  # one printed line
 
 
 def test_figure_set_saves_each_figure_once_and_remembers_its_files(tmp_path):

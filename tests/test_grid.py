@@ -84,7 +84,18 @@ def test_a_preset_without_the_end_to_end_route_runs_the_token_space_route_alone(
     """The classroom preset's switch ``"end_to_end": false``: no LLM training anywhere, the aligned route intact."""
     g = grid("recovery", world, tmp_path)
     g.cfg["end_to_end"] = False
-    assert [r.key[2] for r in g.recovery()] == ["aligned"]
+    recovered = g.recovery()
+    assert [r.key[2] for r in recovered] == ["aligned"]
+    # nothing trained through the LLM: no training curve, so no figure file (notebooks 03-04 say so in one line)
+    from recinterp import figures as F
+    from recinterp.grid import blocks
+    from recinterp.lesson.card import show_figure
+    from recinterp.report import tables as T
+
+    curves = T.curve_rows(blocks(recovered))
+    assert len(curves) == 0 and F.plot_training_curves(curves) is None
+    assert show_figure(F.plot_training_curves(curves), tmp_path / "curves.png", "training curves") is None
+    assert not (tmp_path / "curves.png").exists()
     g = grid("residual", world, tmp_path)
     g.cfg["end_to_end"] = False
     assert g.item_stage() == [] and g.ablation() == [] and g.residual(g.best_variant([])[0]) == []

@@ -52,3 +52,12 @@ def test_ranks_count_ties_against_the_target():
     assert ranks_from_scores(scores, torch.tensor([1, 0])).tolist() == [2, 1]
     with pytest.raises(ValueError, match="out of range"):
         ranks_from_scores(scores, torch.tensor([3, 0]))
+
+
+def test_format_ci_never_rounds_a_bound_onto_zero():
+    from recinterp.metrics import format_ci
+
+    assert format_ci({"mean": 0.1, "lo": 0.05, "hi": 0.19}) == "0.100 [0.050, 0.190]"
+    assert format_ci({"mean": 0.09, "lo": 0.00042, "hi": 0.19}) == "0.090 [0.00042, 0.190]"  # excludes 0: says so
+    assert format_ci({"mean": -0.09, "lo": -0.19, "hi": -0.0004}, signed=True) == "-0.090 [-0.190, -0.0004]"
+    assert format_ci({"mean": 0.0, "lo": 0.0, "hi": 0.0}) == "0.000 [0.000, 0.000]"  # a true 0 stays as it is

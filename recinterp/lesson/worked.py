@@ -93,7 +93,10 @@ class WorkedCase:
                  f"a {d}-dimensional state per position. No title, no item id reaches the LLM.")
         for r in self.routes:
             L += ["", f"#### Route {r.route} ({r.role}): {r.train}",
-                  f"- adapter `{r.kind}`, {r.n_params:,} trainable parameters, {r.n_soft} soft tokens "
+                  f"- adapter `{r.kind}`, {r.n_params:,} "
+                  + ("parameters, all *fitted* without the LLM (the readout's and the aligner's weights; the item "
+                     "table is not counted)" if r.kind == "structured" else "trainable parameters")
+                  + f", {r.n_soft} soft tokens "
                   f"({r.n_soft // max(r.per_position, 1)} x k with k = {r.per_position} per position)",
                   "- the prompt as the LLM receives it (each ⟨i⟩ is one position whose embedding is a soft token):",
                   "", "```text", r.prompt.strip(), "```", ""]
