@@ -88,7 +88,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write text through a temporary file + rename, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: two writers never share a half file
     tmp.write_text(text)
     os.replace(tmp, path)
     return path

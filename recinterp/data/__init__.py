@@ -316,7 +316,7 @@ def _write_cache(cache: Path, ds: RecDataset, stats: dict, source: dict | None =
     unseal(cache)  # the old cache is invalid from here on
     (cache / "meta.json").unlink(missing_ok=True)
     tensors = {f"{k}.{f}": getattr(s, f).clone().contiguous() for k, s in _splits(ds).items() for f in ("seqs", "lens", "next")}
-    tmp = cache / "splits.safetensors.tmp"
+    tmp = cache / f"splits.safetensors.{os.getpid()}.tmp"  # two processes building one cache never share it
     save_file(tensors, str(tmp))
     os.replace(tmp, cache / "splits.safetensors")
     c = ds.catalogue
