@@ -412,3 +412,19 @@ def test_a_second_reproduction_into_one_results_folder_is_refused(tmp_path, monk
     assert reproduce.main(["--preset", "smoke", "--results", str(res), "--only", "06"]) == 0
     assert f"stale lock of process {other.pid}" in capsys.readouterr().out
     assert seen and not (res / reproduce.LOCK).exists()
+
+
+def test_atomic_writes_from_two_processes_at_once_never_collide(tmp_path):
+    """make test's two workers can build one cache at once: each writer's temporary file is its own."""
+    import json
+    import subprocess
+    import sys
+
+    target = tmp_path / "shared.json"
+    code = ("import sys; from recinterp.config import write_json_atomic\n"
+            "for i in range(300): write_json_atomic(sys.argv[1], {'writer': sys.argv[2], 'i': i, 'pad': 'x' * 20000})")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(target), w], stderr=subprocess.PIPE, text=True)
+             for w in ("a", "b")]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errs
+    assert json.loads(target.read_text())["i"] == 299 and not list(tmp_path.glob("*.tmp"))

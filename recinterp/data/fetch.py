@@ -60,7 +60,7 @@ def _extract_members(zip_path: Path, members: dict[str, str], out_dir: Path, has
         for member, name in members.items():
             if member not in names:
                 raise RuntimeError(f"{zip_path} has no member {member!r}: not the archive we expect")
-            tmp = out_dir / (name + ".part")
+            tmp = out_dir / f"{name}.{os.getpid()}.part"  # per process: two builders never share a half file
             try:
                 with zf.open(member) as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst)
