@@ -113,3 +113,22 @@ def tiny_world():
     ds = RecDataset("movielens", TINY_ITEMS, split, split, split, Catalogue(TINY_TITLES, TINY_TITLES), noun="movie",
                     nouns="movies")  # as load_dataset("movielens") gives it
     return enc, ds, tiny_llm()
+
+
+def pair_cases(n: int, n_items: int, seed: int = 0):
+    """(encoder, cases): an untrained d=8 SASRec over ``n_items`` and task 2's ``pair`` cases of ``n`` random
+    windows (2-10 distinct items each), all drawn after ``torch.manual_seed(seed)``."""
+    import torch
+
+    from recinterp.data.types import Split
+    from recinterp.models import build_encoder
+    from recinterp.tasks import residual_cases
+
+    torch.manual_seed(seed)
+    enc = build_encoder("sasrec", n_items, d=8)
+    lens = torch.randint(2, 11, (n,))
+    seqs = torch.full((n, 10), n_items)
+    for i in range(n):
+        seqs[i, : lens[i]] = torch.randperm(n_items)[: lens[i]]
+    cases = residual_cases(enc, Split(seqs, lens, torch.zeros(n, dtype=torch.long)), input="pair", dataset="movielens")
+    return enc, cases

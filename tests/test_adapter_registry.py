@@ -5,12 +5,10 @@ import torch
 import torch.nn as nn
 
 from recinterp.adapter import ADAPTERS, AdapterConfig, build_adapter, load_adapter, register_adapter, tokens_per_position
-from recinterp.data.types import Split
 from recinterp.interpreter import Interpreter
 from recinterp.llm import tiny_llm
-from recinterp.models import build_encoder
-from recinterp.tasks import residual_cases
 from recinterp.train_adapter import TrainConfig, train_adapter
+from synthetic_data import pair_cases
 
 N_ITEMS = 25
 TITLES = [f"Film {i}" for i in range(N_ITEMS)]
@@ -34,13 +32,7 @@ def gated(cfg: AdapterConfig) -> nn.Module:
 
 
 def test_a_registered_kind_builds_by_name_trains_a_step_and_reloads(tmp_path):
-    torch.manual_seed(0)
-    enc = build_encoder("sasrec", N_ITEMS, d=8)
-    lens = torch.randint(2, 11, (16,))
-    seqs = torch.full((16, 10), N_ITEMS)
-    for i in range(16):
-        seqs[i, : lens[i]] = torch.randperm(N_ITEMS)[: lens[i]]
-    cases = residual_cases(enc, Split(seqs, lens, torch.zeros(16, dtype=torch.long)), input="pair", dataset="movielens")
+    _, cases = pair_cases(16, N_ITEMS)
     llm = tiny_llm()
     adapter = build_adapter(kind="gated_test", d_in=16, d_llm=llm.hidden_size, n_tokens=2, input="pair")
     assert isinstance(adapter.layers, Gated) and adapter(cases.features[:3, 0]).shape == (3, 2, llm.hidden_size)

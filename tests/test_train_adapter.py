@@ -3,12 +3,10 @@ import pytest
 import torch
 
 from recinterp.adapter import build_adapter, load_adapter
-from recinterp.data.types import Split
 from recinterp.interpreter import Interpreter
 from recinterp.llm import tiny_llm
-from recinterp.models import build_encoder
-from recinterp.tasks import residual_cases
 from recinterp.train_adapter import TrainConfig, lr_factor, train_adapter
+from synthetic_data import pair_cases
 
 N_ITEMS = 25
 TITLES = [f"Film {i}" for i in range(N_ITEMS)]
@@ -26,13 +24,7 @@ def eval_loss(interp, cases, titles, phase="train"):
 
 @pytest.fixture(scope="module")
 def setup():
-    torch.manual_seed(0)
-    enc = build_encoder("sasrec", N_ITEMS, d=8)
-    lens = torch.randint(2, 11, (24,))
-    seqs = torch.full((24, 10), N_ITEMS)
-    for i in range(24):
-        seqs[i, : lens[i]] = torch.randperm(N_ITEMS)[: lens[i]]
-    cases = residual_cases(enc, Split(seqs, lens, torch.zeros(24, dtype=torch.long)), input="pair", dataset="movielens")
+    enc, cases = pair_cases(24, N_ITEMS)
     return enc, cases, tiny_llm()
 
 
