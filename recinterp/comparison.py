@@ -385,14 +385,14 @@ class CooccurrenceRecommender:
         if n <= self.DENSE_MAX:
             c = np.zeros((n, n), dtype=np.float32)
             np.add.at(c, (a[ok], b[ok]), 1.0)
-            self.trans, self.counts = torch.from_numpy((c + eps) / (c + eps).sum(1, keepdims=True)), None
+            self.trans, self.counts_t = torch.from_numpy((c + eps) / (c + eps).sum(1, keepdims=True)), None
             sym = np.log1p(c + c.T)
             u, sv, _ = np.linalg.svd(sym, full_matrices=False)
             self.vectors = torch.from_numpy((u[:, :k] * np.sqrt(sv[:k])).astype(np.float32))
             return self
         idx = torch.from_numpy(np.stack([a[ok], b[ok]]).astype(np.int64))
         c = torch.sparse_coo_tensor(idx, torch.ones(idx.shape[1]), (n, n), check_invariants=True).coalesce()
-        self.trans, self.counts = None, c
+        self.trans, self.counts_t = None, c.t().coalesce()  # transposed once: every scoring multiplies by it
         self.row_z = torch.sparse.sum(c, 1).to_dense() + n * eps  # each row's sum of (counts + eps)
         sym = (c + c.t()).coalesce()
         sym = torch.sparse_coo_tensor(sym.indices(), torch.log1p(sym.values()), (n, n), check_invariants=True).coalesce()
@@ -408,11 +408,11 @@ class CooccurrenceRecommender:
         pos = torch.arange(L).view(1, L)
         w = torch.where(pos < lens.view(B, 1), 0.5 ** (lens.view(B, 1) - 1 - pos).float(), torch.zeros(B, L))
         safe = ids.clamp(0, self.n_items - 1)
-        if self.counts is None:
+        if self.counts_t is None:
             return torch.einsum("bl,bln->bn", w, self.trans[safe])
         # sum_l w_l (c[i_l, j] + eps) / z[i_l] = (W c)[j] + eps * sum_i W[i], with W[b, i] = sum_{l: i_l = i} w_l / z[i]
         W = torch.zeros(B, self.n_items).scatter_add_(1, safe, w / self.row_z[safe])
-        return torch.sparse.mm(self.counts.t(), W.t()).t() + self.SMOOTH * W.sum(1, keepdim=True)
+        return torch.sparse.mm(self.counts_t, W.t()).t() + self.SMOOTH * W.sum(1, keepdim=True)
 
     def item_vectors(self) -> torch.Tensor:
         return self.vectors

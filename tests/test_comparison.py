@@ -158,7 +158,7 @@ def test_cooccurrence_sparse_path_matches_the_dense_one(monkeypatch):
     dense = C.CooccurrenceRecommender(30, d=4).fit(split)
     monkeypatch.setattr(C.CooccurrenceRecommender, "DENSE_MAX", 10)  # 30 items: above it, the sparse path
     sparse = C.CooccurrenceRecommender(30, d=4).fit(split)
-    assert dense.counts is None and sparse.trans is None
+    assert dense.counts_t is None and sparse.trans is None
     ids, ls = seqs[:8], lens[:8]
     assert torch.allclose(sparse.score_sequences(ids, ls), dense.score_sequences(ids, ls), rtol=1e-5, atol=1e-7)
     # the randomized SVD's vectors span what the exact ones do: the same Gram matrix (signs may flip)
